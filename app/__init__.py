@@ -1,0 +1,109 @@
+"""百姓城管: the application factory."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.config import INSTANCE_DIR, load_config
+from app.extensions import csrf, db, init_database, redis_queues
+from app.geo import ServiceArea
+
+# Domain packages in dependency order; each may have routes.py (a Blueprint `bp`) and cli.py (`commands`).
+DOMAINS = ("citizens", "reports", "poi", "points", "bot")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: config → extensions → blueprints → error handlers → CLI commands."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.update(load_config(config))
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    """Plain structured-enough logs to stderr (request ids are added by the observability layer)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    """Database, migrations, CSRF, Redis and queues, the service area."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    init_database(app)
+    csrf.init_app(app)
+    redis_queues.init_app(app)
+    app.extensions["service_area"] = ServiceArea.from_setting(app.config["SERVICE_AREA"])
+    # Import every package's models so metadata (create_all, migrations) sees all tables.
+    importlib.import_module("app.events")
+    for name in DOMAINS:
+        try:
+            importlib.import_module(f"app.{name}.models")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"app.{name}.models":
+                raise
+
+
+def register_blueprints(app: Flask) -> None:
+    """Health checks, then each domain's routes."""
+    from app.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    for name in DOMAINS:
+        try:
+            module = importlib.import_module(f"app.{name}.routes")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"app.{name}.routes":
+                raise
+            continue
+        app.register_blueprint(module.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """JSON errors for API paths, plain pages elsewhere; a 500 rolls the session back."""
+
+    def wants_json() -> bool:
+        return request.path.startswith(("/api/", "/open311/", "/readyz", "/healthz")) or request.is_json
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if wants_json():
+            return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code
+        return exc
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        db.session.rollback()
+        if wants_json():
+            return jsonify(error="internal_error", message="服务器出错了，请稍后再试"), 500
+        return "服务器出错了，请稍后再试", 500
+
+    @app.teardown_request
+    def rollback_unfinished(exc):
+        if exc is not None:
+            db.session.rollback()
+
+
+def register_commands(app: Flask) -> None:
+    """Platform commands, then each domain's."""
+    from app.cli import commands as platform_commands
+
+    for cmd in platform_commands:
+        app.cli.add_command(cmd)
+    for name in DOMAINS:
+        try:
+            module = importlib.import_module(f"app.{name}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"app.{name}.cli":
+                raise
+            continue
+        for cmd in module.commands:
+            app.cli.add_command(cmd)

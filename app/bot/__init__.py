@@ -1,0 +1,1 @@
+"""bot package (see its issue)."""

@@ -1,0 +1,1 @@
+"""Citizens (WeChat openids) and staff identities."""

@@ -1,0 +1,53 @@
+"""Citizen and staff identity models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.events import utcnow
+from app.extensions import UTCDateTime, db
+
+STAFF_ROLES = ("admin", "dispatcher", "handler", "inspector")
+
+
+class Citizen(db.Model):
+    """A person who writes to the official account, known by their openid (and unionid when WeChat gives one)."""
+
+    __tablename__ = "citizens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    nickname: Mapped[str | None] = mapped_column(String(64))
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+    subscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The customer-service window: WeChat lets us message a citizen for 48 hours after their last message.
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_location_lat: Mapped[float | None] = mapped_column(Float)
+    last_location_lng: Mapped[float | None] = mapped_column(Float)
+    last_location_crs: Mapped[str | None] = mapped_column(String(8))
+    last_location_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffUser(db.Model):
+    """A staff member of the platform: admin, dispatcher (受理/派遣), handler (of a department) or inspector (核查)."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    # Departments belong to app.reports; the link is by table name so this package does not import it.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

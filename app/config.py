@@ -1,0 +1,118 @@
+"""Settings from environment variables; secrets have no defaults outside development and testing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+# The embedded defaults are for a laptop; production must say everything that matters.
+DEV_ENVS = {"development", "testing"}
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or invalid."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name)
+    try:
+        return int(raw) if raw is not None else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = _env(name)
+    try:
+        return float(raw) if raw is not None else default
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the settings dict from the environment, then apply `overrides` (tests pass their own)."""
+    overrides = dict(overrides or {})
+    env = overrides.get("APP_ENV") or _env("APP_ENV", "production")
+    dev = env in DEV_ENVS
+
+    def secret(name: str, dev_default: str | None) -> str | None:
+        value = overrides.get(name, _env(name))
+        if value:
+            return value
+        if dev:
+            return dev_default
+        return None
+
+    cfg: dict = {
+        "APP_ENV": env,
+        "TESTING": env == "testing",
+        "SECRET_KEY": secret("SECRET_KEY", "dev-only-secret-key-change-me"),
+        "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'baixing.db'}"),
+        # Empty REDIS_URL means the in-process substitute (fakeredis) with jobs run right after commit.
+        "REDIS_URL": _env("REDIS_URL", ""),
+        # "inline": jobs run in process right after commit; "rq": enqueued for rq workers.
+        "JOBS_MODE": _env("JOBS_MODE", "rq" if _env("REDIS_URL") else "inline"),
+        "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "MEDIA_ROOT": _env("MEDIA_ROOT", str(INSTANCE_DIR / "media")),
+        "MEDIA_MAX_BYTES": _int("MEDIA_MAX_BYTES", 10 * 1024 * 1024),
+        "MEDIA_MAX_PIXELS": _int("MEDIA_MAX_PIXELS", 40_000_000),
+        "MEDIA_MAX_EDGE": _int("MEDIA_MAX_EDGE", 2560),
+        "MEDIA_THUMB_EDGE": _int("MEDIA_THUMB_EDGE", 320),
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 12 * 1024 * 1024),
+        # Service area: "minlat,minlng,maxlat,maxlng" (WGS-84) or a path to a GeoJSON polygon file.
+        "SERVICE_AREA": _env("SERVICE_AREA", "29.55,106.48,29.72,106.85"),
+        "CASE_NUMBER_PREFIX": _env("CASE_NUMBER_PREFIX", "JB"),
+        "TIMEZONE": _env("TIMEZONE", "Asia/Shanghai"),
+        "DEFAULT_DEPARTMENT": _env("DEFAULT_DEPARTMENT", "JB-CGJ"),
+        "DUPLICATE_RADIUS_M": _float("DUPLICATE_RADIUS_M", 50.0),
+        "DUPLICATE_WINDOW_DAYS": _int("DUPLICATE_WINDOW_DAYS", 7),
+        "DESCRIPTION_MAX_CHARS": _int("DESCRIPTION_MAX_CHARS", 1000),
+        "REOPEN_WINDOW_DAYS": _int("REOPEN_WINDOW_DAYS", 7),
+        "DEFAULT_TIME_LIMIT_HOURS": _int("DEFAULT_TIME_LIMIT_HOURS", 48),
+        "OUTBOX_SWEEP_GRACE_S": _int("OUTBOX_SWEEP_GRACE_S", 30),
+        "INDEX_CHECK_INTERVAL_S": _float("INDEX_CHECK_INTERVAL_S", 1.0),
+        "JOB_TIMEOUT_S": _int("JOB_TIMEOUT_S", 120),
+        "WECHAT_TOKEN": secret("WECHAT_TOKEN", "dev-wechat-token"),
+        "WECHAT_APP_ID": _env("WECHAT_APP_ID", "wxdevappid0000000" if dev else None),
+        "WECHAT_APP_SECRET": secret("WECHAT_APP_SECRET", "dev-wechat-secret"),
+        "WECHAT_ENCODING_AES_KEY": _env("WECHAT_ENCODING_AES_KEY", ""),
+        "WECHAT_PREVIOUS_ENCODING_AES_KEY": _env("WECHAT_PREVIOUS_ENCODING_AES_KEY", ""),
+        "WECHAT_API_BASE_URL": _env("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/").rstrip("/") + "/",
+        "OPEN311_API_KEYS": [k for k in (_env("OPEN311_API_KEYS", "") or "").split(",") if k.strip()],
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": not dev,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+    cfg.update(overrides)
+    if cfg.get("DATABASE_URL"):
+        cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    cfg["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(cfg["SQLALCHEMY_DATABASE_URI"])
+    _validate(cfg)
+    return cfg
+
+
+def normalize_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgresql:// URLs (what hosting providers hand out)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _validate(cfg: dict) -> None:
+    """Refuse to start production with missing secrets rather than run with guessable ones."""
+    if cfg["APP_ENV"] in DEV_ENVS:
+        return
+    required = ("SECRET_KEY", "WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET")
+    missing = [name for name in required if not cfg.get(name)]
+    if missing:
+        raise ConfigError("missing required settings: " + ", ".join(missing) + " (see docs/configuration.md)")

@@ -1,0 +1,231 @@
+"""Domain events, the transactional outbox, the relay to rq, and the one table of who subscribes to what.
+
+A use case calls `emit(SomeEvent(...))` before it commits: the event becomes an `outbox_events` row in the same
+transaction as the change it describes, so the two are written together or not at all. After the commit the relay
+enqueues one rq job per subscriber and marks the row relayed; when Redis is down the row stays unrelayed and
+`sweep_outbox` (periodic, `flask events sweep`) relays it later. A subscriber runs at most once per event: the job
+records (event, handler) in `processed_events` in the same transaction as the handler's own changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, event, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from werkzeug.utils import import_string
+
+from app.extensions import UTCDateTime, db
+from app.jobs import app_job, enqueue
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC (callable default for timestamps)."""
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------------------------- the events
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSubmitted:
+    """A citizen, the hotline, Open311 or a console user submitted a case."""
+
+    report_id: int
+    case_number: str
+    citizen_id: int | None
+    channel: str
+    category_code: str | None
+    duplicate_candidate_ids: list[int] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportStatusChanged:
+    """A case moved from one state to another (the citizen is told)."""
+
+    report_id: int
+    case_number: str
+    citizen_id: int | None
+    from_status: str
+    to_status: str
+    action: str
+    note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportVerified:
+    """A case was verified valid: its reporter earns points (duplicates of it earn the duplicate rate)."""
+
+    report_id: int
+    citizen_id: int | None
+    category: str | None
+    duplicate_of: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportInvalidated:
+    """A verified or closed case was later found false: any points it earned are reversed."""
+
+    report_id: int
+    citizen_id: int | None
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportOverdue:
+    """A dispatched case passed its handling deadline (督办)."""
+
+    report_id: int
+    case_number: str
+    department_id: int | None
+    deadline_at: str
+
+
+EVENT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (ReportSubmitted, ReportStatusChanged, ReportVerified, ReportInvalidated, ReportOverdue)
+}
+
+
+def register_event_type(cls: type) -> type:
+    """Class decorator for events defined in other packages (they still subscribe through SUBSCRIPTIONS below)."""
+    EVENT_TYPES[cls.__name__] = cls
+    return cls
+
+
+# Who reacts to what: dotted paths so that domains never import each other. The whole flow, in one place.
+SUBSCRIPTIONS: dict[str, list[str]] = {
+    "ReportSubmitted": [],
+    "ReportStatusChanged": [],
+    "ReportVerified": [],
+    "ReportInvalidated": [],
+    "ReportOverdue": [],
+}
+
+
+# ---------------------------------------------------------------------------------------------- the tables
+
+
+class OutboxEvent(db.Model):
+    """An event written in the same transaction as the change it describes."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    relayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    relay_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProcessedEvent(db.Model):
+    """(event, handler) pairs already handled: a relayed event run twice has one effect."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"), primary_key=True)
+    handler: Mapped[str] = mapped_column(String(200), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---------------------------------------------------------------------------------------------- emit & relay
+
+
+def emit(evt: Any) -> OutboxEvent:
+    """Add `evt` to the current transaction's outbox (the caller commits)."""
+    if type(evt).__name__ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type(evt).__name__}; register it in app/events.py")
+    row = OutboxEvent(name=type(evt).__name__, payload=dataclasses.asdict(evt))
+    db.session.add(row)
+    return row
+
+
+@event.listens_for(Session, "after_flush")
+def _collect_outbox(session: Session, flush_context) -> None:
+    """Remember the outbox rows this transaction wrote (ids exist only after the flush)."""
+    for obj in session.new:
+        if isinstance(obj, OutboxEvent):
+            session.info.setdefault("outbox_pending", []).append((obj.id, obj.name))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_outbox(session: Session) -> None:
+    """A rolled-back transaction has no events to relay."""
+    session.info.pop("outbox_pending", None)
+
+
+@event.listens_for(Session, "after_commit")
+def _relay_after_commit(session: Session) -> None:
+    """Relay what the committed transaction emitted; failures are left for the sweep."""
+    pending = session.info.pop("outbox_pending", None)
+    if pending:
+        relay(pending)
+
+
+def relay(rows: list[tuple[int, str]]) -> int:
+    """Enqueue one job per (event, subscriber) and mark the events relayed; returns how many were relayed."""
+    done: list[int] = []
+    try:
+        for event_id, name in rows:
+            for handler in SUBSCRIPTIONS.get(name, []):
+                enqueue(run_subscriber, event_id, handler, job_id=f"evt-{event_id}-{handler.rsplit('.', 1)[-1]}")
+            done.append(event_id)
+    except Exception as exc:  # Redis down or refusing: the sweep relays these rows later.
+        log.warning("outbox relay stopped after %d of %d events: %s", len(done), len(rows), exc)
+    failed = [event_id for event_id, _ in rows if event_id not in set(done)]
+    # A separate short transaction: the use case's own transaction has already committed.
+    with db.engine.begin() as conn:
+        if done:
+            conn.execute(update(OutboxEvent).where(OutboxEvent.id.in_(done)).values(relayed_at=utcnow()))
+        if failed:
+            conn.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(failed))
+                .values(relay_attempts=OutboxEvent.relay_attempts + 1)
+            )
+    return len(done)
+
+
+def sweep_outbox(grace_s: int = 30, limit: int = 1000) -> int:
+    """Relay events left unrelayed for longer than `grace_s` seconds (Redis was down, the process died)."""
+    cutoff = utcnow() - timedelta(seconds=grace_s)
+    rows = db.session.execute(
+        select(OutboxEvent.id, OutboxEvent.name)
+        .where(OutboxEvent.relayed_at.is_(None), OutboxEvent.created_at <= cutoff)
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    ).all()
+    db.session.rollback()  # end the read transaction before relaying
+    return relay([(r.id, r.name) for r in rows]) if rows else 0
+
+
+def outbox_backlog() -> int:
+    """How many events wait to be relayed (a metric and a readiness hint)."""
+    return db.session.scalar(select(db.func.count()).select_from(OutboxEvent).where(OutboxEvent.relayed_at.is_(None)))
+
+
+@app_job
+def run_subscriber(event_id: int, handler_path: str) -> str:
+    """Run one subscriber for one event, at most once, in one transaction with the marker."""
+    row = db.session.get(OutboxEvent, event_id)
+    if row is None:
+        return "missing"
+    if db.session.get(ProcessedEvent, (event_id, handler_path)) is not None:
+        return "already"
+    db.session.add(ProcessedEvent(event_id=event_id, handler=handler_path))
+    try:
+        db.session.flush()  # a concurrent run of the same pair waits here and then fails on the primary key
+    except IntegrityError:
+        db.session.rollback()
+        return "already"
+    handler = import_string(handler_path)
+    handler(EVENT_TYPES[row.name](**row.payload))
+    db.session.commit()
+    return "done"

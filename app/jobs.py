@@ -1,0 +1,77 @@
+"""One way to enqueue rq jobs and one way to run them: with retries, timeouts and a fresh app context."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from flask import Flask, current_app, has_app_context
+from rq import Retry
+from rq.job import Job, JobStatus
+
+from app.extensions import db, get_queue
+
+log = logging.getLogger(__name__)
+
+# Every job is retried: a worker that dies mid-job leaves an abandoned job that rq only runs again when it has
+# a Retry (docs/reliability.md). Jobs are idempotent on a business key, so a second run is harmless.
+RETRY_INTERVALS = [5, 30, 120, 600, 1800]
+LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+_fallback_app: Flask | None = None
+
+
+def enqueue(
+    func: str | Callable,
+    *args,
+    queue: str = "default",
+    job_id: str | None = None,
+    retries: int = len(RETRY_INTERVALS),
+    timeout: int | None = None,
+    **kwargs,
+) -> Job:
+    """Enqueue `func(*args, **kwargs)`; a job_id that is already queued or running is not enqueued again."""
+    q = get_queue(queue)
+    if job_id and q.is_async:
+        existing = q.fetch_job(job_id)
+        if existing is not None and existing.get_status(refresh=False) in LIVE_STATUSES:
+            return existing
+    retry = Retry(max=retries, interval=RETRY_INTERVALS[:retries] or [5]) if retries and q.is_async else None
+    return q.enqueue(
+        func,
+        *args,
+        job_id=job_id,
+        retry=retry,
+        job_timeout=timeout or current_app.config.get("JOB_TIMEOUT_S", 120),
+        result_ttl=3600,
+        failure_ttl=30 * 24 * 3600,
+        **kwargs,
+    )
+
+
+def _app() -> Flask:
+    """The current app, or one built from the environment when a plain `rq worker` runs the job."""
+    global _fallback_app
+    if has_app_context():
+        return current_app._get_current_object()  # type: ignore[attr-defined]
+    if _fallback_app is None:
+        from app import create_app
+
+        _fallback_app = create_app()
+    return _fallback_app
+
+
+def app_job(fn: Callable) -> Callable:
+    """Run a job function in its own app context, hence its own database session, removed afterwards."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with _app().app_context():
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                db.session.rollback()
+                raise
+
+    return wrapper

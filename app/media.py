@@ -1,0 +1,134 @@
+"""Photos: validated by decoding (JPEG/PNG only), size and pixel limits, EXIF removed, content-addressed storage.
+
+A citizen's photo may carry the GPS position of their home in its EXIF block: we re-encode every image without
+EXIF (after applying its orientation), so nothing we store or serve carries it. Files are named by the SHA-256 of
+the stored bytes, so the same photo sent twice is stored once and a name can never be a path trick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = {"JPEG", "PNG"}
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+VARIANTS = {"original": ".jpg", "thumb": ".thumb.jpg"}
+
+
+class MediaRejected(ValueError):
+    """An upload we refuse, with a machine code and a message for people."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """What we keep of an accepted image."""
+
+    sha256: str
+    width: int
+    height: int
+    size_bytes: int
+    content_type: str = "image/jpeg"
+
+
+def _limits() -> tuple[int, int, int, int]:
+    cfg = current_app.config
+    return cfg["MEDIA_MAX_BYTES"], cfg["MEDIA_MAX_PIXELS"], cfg["MEDIA_MAX_EDGE"], cfg["MEDIA_THUMB_EDGE"]
+
+
+def media_root() -> Path:
+    """Where files live (MEDIA_ROOT)."""
+    return Path(current_app.config["MEDIA_ROOT"])
+
+
+def path_for(sha256: str, variant: str = "original") -> Path:
+    """The file of a stored image; refuses anything that is not a SHA-256 hex name."""
+    if not _SHA_RE.match(sha256 or "") or variant not in VARIANTS:
+        raise MediaRejected("bad_name", "无效的图片编号")
+    return media_root() / sha256[:2] / f"{sha256}{VARIANTS[variant]}"
+
+
+def _open_checked(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
+    if len(data) == 0:
+        raise MediaRejected("empty", "图片是空的")
+    if len(data) > max_bytes:
+        size_mb, max_mb = len(data) // 1024 // 1024, max_bytes // 1024 // 1024
+        raise MediaRejected("too_large", f"图片太大（{size_mb} MB），请发送 {max_mb} MB 以内的照片")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.format not in ALLOWED_FORMATS:
+                raise MediaRejected("unsupported_format", "只支持 JPG 或 PNG 照片")
+            width, height = img.size
+            if width * height > max_pixels:
+                raise MediaRejected("too_many_pixels", f"图片像素过多（{width}×{height}），请发送普通手机照片")
+            img.load()
+    except MediaRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaRejected("too_many_pixels", "图片像素过多，请发送普通手机照片") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise MediaRejected("not_an_image", "这不是一张能打开的图片") from exc
+    return img
+
+
+def _to_jpeg(img: Image.Image, max_edge: int) -> bytes:
+    img = ImageOps.exif_transpose(img)  # keep the picture upright once the EXIF orientation is gone
+    if img.mode in ("RGBA", "LA", "P"):
+        img = img.convert("RGBA")
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        img = background
+    elif img.mode != "RGB":
+        img = img.convert("RGB")
+    img.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85, optimize=True)  # no exif= argument: EXIF (and GPS) is dropped
+    return out.getvalue()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def store_image(data: bytes) -> StoredImage:
+    """Validate, clean and store an image with its thumbnail; raises MediaRejected with the reason."""
+    max_bytes, max_pixels, max_edge, thumb_edge = _limits()
+    img = _open_checked(data, max_bytes, max_pixels)
+    clean = _to_jpeg(img, max_edge)
+    sha = hashlib.sha256(clean).hexdigest()
+    original = path_for(sha, "original")
+    if not original.exists():
+        _write_atomic(original, clean)
+    thumb = path_for(sha, "thumb")
+    if not thumb.exists():
+        small = Image.open(io.BytesIO(clean))
+        small.thumbnail((thumb_edge, thumb_edge), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        small.save(buf, "JPEG", quality=80)
+        _write_atomic(thumb, buf.getvalue())
+    with Image.open(io.BytesIO(clean)) as final:
+        width, height = final.size
+    return StoredImage(sha256=sha, width=width, height=height, size_bytes=len(clean))

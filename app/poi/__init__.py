@@ -1,0 +1,1 @@
+"""poi package (see its issue)."""

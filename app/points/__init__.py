@@ -1,0 +1,1 @@
+"""points package (see its issue)."""

@@ -1,0 +1,1 @@
+"""Cases: categories, grid routing, duplicates and the closed-loop workflow."""

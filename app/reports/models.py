@@ -1,0 +1,231 @@
+"""Case models: departments, categories, grid cells, routing rules, cases, their photos and audit trail."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.events import utcnow
+from app.extensions import UTCDateTime, db
+
+STATUSES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "cancelled")
+OPEN_STATUSES = ("reported", "registered", "dispatched", "handled")
+CHANNELS = ("wechat", "open311", "console", "hotline")
+STATUS_LABELS = {
+    "reported": "已上报",
+    "registered": "已立案",
+    "dispatched": "已派遣",
+    "handled": "已处置",
+    "verified": "已核查",
+    "closed": "已结案",
+    "cancelled": "已注销",
+}
+
+
+class Department(db.Model):
+    """A body that can own a case: street office, town, district department, public-service unit, property company."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), default="department")  # street | town | department | unit | property
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Category(db.Model):
+    """A case category: a class (level 1) or a subclass (level 2) of 事件 (event) or 部件 (component)."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # e.g. E05 (class), E0504 (subclass)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # event | component
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
+    default_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    time_limit_hours: Mapped[int] = mapped_column(Integer, default=48)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    parent: Mapped[Category | None] = relationship(remote_side=[id])
+    keywords: Mapped[list[CategoryKeyword]] = relationship(cascade="all, delete-orphan", back_populates="category")
+
+    @property
+    def class_code(self) -> str:
+        """The level-1 class this category belongs to (itself for a class)."""
+        return self.code[:3]
+
+
+class CategoryKeyword(db.Model):
+    """A word citizens use for a category (摆摊 → 占道经营), with a weight."""
+
+    __tablename__ = "category_keywords"
+    __table_args__ = (UniqueConstraint("category_id", "keyword"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    keyword: Mapped[str] = mapped_column(String(32))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+
+    category: Mapped[Category] = relationship(back_populates="keywords")
+
+
+class GridCell(db.Model):
+    """A grid cell polygon at one level of the hierarchy (district → street/town → community → property company)."""
+
+    __tablename__ = "grid_cells"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[int] = mapped_column(Integer, default=2)  # 1 district, 2 street/town, 3 community, 4 property
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("grid_cells.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)  # GeoJSON Polygon / MultiPolygon, WGS-84
+    min_lat: Mapped[float] = mapped_column(Float)
+    min_lng: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+    max_lng: Mapped[float] = mapped_column(Float)
+
+
+class RoutingRule(db.Model):
+    """(category, grid) → responsible department; either side may be empty to mean "any"."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (UniqueConstraint("category_id", "grid_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid_cells.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+
+
+class CaseCounter(db.Model):
+    """The per-day sequence behind readable case numbers (JB2611230042)."""
+
+    __tablename__ = "case_counters"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Report(db.Model):
+    """A case: one problem in the street, from report to closure."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        CheckConstraint("lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180", name="coords_in_range"),
+        Index("ix_reports_geo", "lat", "lng"),
+        Index("ix_reports_status_submitted", "status", "submitted_at"),
+        Index("ix_reports_department_status", "department_id", "status"),
+        Index("ix_reports_overdue_sweep", "status", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(20), unique=True)
+    # A channel's own key for the submission (e.g. the bot's draft id): a double submit finds the first case.
+    client_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    lat: Mapped[float] = mapped_column(Float)  # WGS-84
+    lng: Mapped[float] = mapped_column(Float)
+    raw_lat: Mapped[float] = mapped_column(Float)  # as received, in raw_crs
+    raw_lng: Mapped[float] = mapped_column(Float)
+    raw_crs: Mapped[str] = mapped_column(String(8))
+    address: Mapped[str | None] = mapped_column(String(200))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid_cells.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    status: Mapped[str] = mapped_column(String(16), default="reported")
+    channel: Mapped[str] = mapped_column(String(16), default="wechat")
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    cancel_reason: Mapped[str | None] = mapped_column(String(32))
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Optimistic concurrency: every UPDATE says WHERE version = <what we read>; a concurrent change makes it miss.
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    category: Mapped[Category | None] = relationship()
+    department: Mapped[Department | None] = relationship()
+    grid: Mapped[GridCell | None] = relationship()
+    photos: Mapped[list[ReportPhoto]] = relationship(order_by="ReportPhoto.id", back_populates="report")
+    trail: Mapped[list[ReportEvent]] = relationship(order_by="ReportEvent.seq", back_populates="report")
+
+    @property
+    def status_label(self) -> str:
+        """The state in Chinese, for citizens and staff."""
+        return STATUS_LABELS.get(self.status, self.status)
+
+
+class ReportPhoto(db.Model):
+    """A photo of a case: from the reporter or from the handling unit. Pending until its bytes arrive."""
+
+    __tablename__ = "report_photos"
+    __table_args__ = (UniqueConstraint("report_id", "source_ref"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="report")  # report | handling
+    status: Mapped[str] = mapped_column(String(16), default="stored")  # pending | stored | missing
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    source_ref: Mapped[str | None] = mapped_column(String(200))  # e.g. wechat:<MediaId>, url:<media_url>
+    missing_reason: Mapped[str | None] = mapped_column(String(200))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    report: Mapped[Report] = relationship(back_populates="photos")
+
+
+class ReportEvent(db.Model):
+    """One entry of a case's audit trail. Appended, never rewritten: (report, seq) is unique."""
+
+    __tablename__ = "report_events"
+    __table_args__ = (UniqueConstraint("report_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_name: Mapped[str] = mapped_column(String(64), default="")
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    report: Mapped[Report] = relationship(back_populates="trail")
+
+
+class DuplicateCandidate(db.Model):
+    """A likely duplicate found at submission: same class, still open, close by, recent. Staff decide."""
+
+    __tablename__ = "duplicate_candidates"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
+    distance_m: Mapped[float] = mapped_column(Float)

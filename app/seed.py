@@ -1,0 +1,75 @@
+"""Reference data every installation needs, and demo data for trying the product (idempotent)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.citizens.models import StaffUser
+from app.citizens.services import create_staff_user, get_or_create_citizen
+from app.extensions import db
+from app.reports.categories import DATA_DIR, seed_categories, seed_departments
+from app.reports.grids import import_grids
+from app.reports.models import Department, GridCell, Report
+from app.reports.services import Submission, submit_report
+
+# Demo logins, printed by `flask info`. Only created with these passwords in development and testing.
+DEMO_STAFF = (
+    ("admin", "admin", None, "admin-demo-1"),
+    ("dispatcher", "dispatcher", None, "dispatch-demo-1"),
+    ("handler", "handler", "JB-S-GYQ", "handler-demo-1"),
+    ("inspector", "inspector", None, "inspect-demo-1"),
+)
+
+DEMO_CASES = (
+    ("oDemoCitizen0001", "观音桥步行街路口有人摆摊卖水果，占了半条人行道", 29.5752, 106.5318, "E0504"),
+    ("oDemoCitizen0002", "北城天街后门墙上贴满了小广告", 29.5722, 106.5389, "E0201"),
+    ("oDemoCitizen0001", "井盖没了很危险，晚上看不见", 29.5861, 106.5501, None),
+    ("oDemoCitizen0003", "车停在人行道上，轮椅过不去", 29.6105, 106.5122, "E0505"),
+)
+
+
+def seed_reference() -> list[str]:
+    """Departments, categories with keywords and the demo grid of Jiangbei."""
+    out = [f"departments: {seed_departments()} added", f"categories: {seed_categories()} added"]
+    if db.session.scalar(select(func.count()).select_from(GridCell)) == 0:
+        grid = json.loads((DATA_DIR / "jiangbei_demo_grid.geojson").read_text(encoding="utf-8"))
+        created, _ = import_grids(grid)
+        out.append(f"grid cells: {created} imported")
+    return out
+
+
+def seed_demo() -> list[str]:
+    """Reference data, demo staff, a few demo cases, then each domain's own demo data."""
+    from app.cli import domain_module
+
+    out = seed_reference()
+    dev = current_app.config["APP_ENV"] in ("development", "testing")
+    depts = {d.code: d.id for d in db.session.scalars(select(Department))}
+    for username, role, dept, password in DEMO_STAFF:
+        if db.session.scalar(select(StaffUser).where(StaffUser.username == username)) is None:
+            _, pw = create_staff_user(username, role, password if dev else None, depts.get(dept) if dept else None)
+            out.append(f"staff user {username} ({role}) created" + ("" if dev else f", password {pw}"))
+    if db.session.scalar(select(func.count()).select_from(Report)) == 0:
+        for i, (openid, text, lat, lng, category) in enumerate(DEMO_CASES):
+            citizen = get_or_create_citizen(openid)
+            submit_report(
+                Submission(
+                    channel="wechat",
+                    lat=lat,
+                    lng=lng,
+                    crs="wgs84",
+                    description=text,
+                    category_code=category,
+                    citizen_id=citizen.id,
+                    client_ref=f"demo:{i}",
+                )
+            )
+        out.append(f"demo cases: {len(DEMO_CASES)} submitted")
+    for name in ("poi", "points", "bot"):
+        module = domain_module(name, "seed")
+        if module is not None:
+            out += module.seed_demo()
+    return out
