@@ -142,7 +142,10 @@ def emit(evt: Any) -> OutboxEvent:
     """Add `evt` to the current transaction's outbox (the caller commits)."""
     if type(evt).__name__ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type(evt).__name__}; register it in app/events.py")
-    row = OutboxEvent(name=type(evt).__name__, payload=dataclasses.asdict(evt))
+    name = type(evt).__name__
+    row = OutboxEvent(name=name, payload=dataclasses.asdict(evt))
+    if not SUBSCRIPTIONS.get(name):
+        row.relayed_at = utcnow()  # nobody listens: nothing to relay, and the sweep need not look at it
     db.session.add(row)
     return row
 
@@ -151,7 +154,7 @@ def emit(evt: Any) -> OutboxEvent:
 def _collect_outbox(session: Session, flush_context) -> None:
     """Remember the outbox rows this transaction wrote (ids exist only after the flush)."""
     for obj in session.new:
-        if isinstance(obj, OutboxEvent):
+        if isinstance(obj, OutboxEvent) and obj.relayed_at is None:
             session.info.setdefault("outbox_pending", []).append((obj.id, obj.name))
 
 

@@ -100,17 +100,13 @@ def _local_today() -> datetime:
 
 
 def next_case_number() -> str:
-    """JB + yymmdd + a per-day sequence of at least 4 digits, taken atomically from case_counters."""
+    """JB + yymmdd + a per-day sequence of at least 4 digits, taken atomically (one upsert) from case_counters."""
     today = _local_today().date()
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    db.session.execute(insert(CaseCounter).values(day=today, last=0).on_conflict_do_nothing())
-    seq = db.session.execute(
-        update(CaseCounter)
-        .where(CaseCounter.day == today)
-        .values(last=CaseCounter.last + 1)
-        .returning(CaseCounter.last)
-    ).scalar_one()
+    stmt = insert(CaseCounter).values(day=today, last=1)
+    stmt = stmt.on_conflict_do_update(index_elements=[CaseCounter.day], set_={"last": CaseCounter.last + 1})
+    seq = db.session.execute(stmt.returning(CaseCounter.last)).scalar_one()
     return f"{current_app.config['CASE_NUMBER_PREFIX']}{today:%y%m%d}{seq:04d}"
 
 
