@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import logging
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app import observability
 from app.config import INSTANCE_DIR, load_config
 from app.extensions import csrf, db, init_database, redis_queues
 from app.geo import ServiceArea
@@ -29,9 +29,9 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_logging(app: Flask) -> None:
-    """Plain structured-enough logs to stderr (request ids are added by the observability layer)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Logs with request and job ids: JSON lines in production, text in development."""
+    if not app.config["TESTING"]:
+        observability.configure_logging(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -57,6 +57,7 @@ def register_blueprints(app: Flask) -> None:
     from app.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    observability.init_app(app)
     for name in DOMAINS:
         try:
             module = importlib.import_module(f"app.{name}.routes")

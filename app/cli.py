@@ -51,6 +51,17 @@ def rq_worker(queues, burst, name):
     worker.work(burst=burst, with_scheduler=True)
 
 
+@rq_cli.command("cron")
+@with_appcontext
+def rq_cron():
+    """Run rq's cron scheduler with the periodic jobs of app/cron.py (sweeps, expiry, flushes)."""
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=current_app.extensions["redis"])
+    scheduler.load_config_from_file("app.cron")
+    scheduler.start()
+
+
 @click.group("seed")
 def seed_cli():
     """Reference and demo data."""

@@ -7,10 +7,11 @@ import logging
 from collections.abc import Callable
 
 from flask import Flask, current_app, has_app_context
-from rq import Retry
+from rq import Retry, get_current_job
 from rq.job import Job, JobStatus
 
 from app.extensions import db, get_queue
+from app.observability import JOBS, job_id_var
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,19 @@ def app_job(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with _app().app_context():
-            try:
-                return fn(*args, **kwargs)
-            except Exception:
-                db.session.rollback()
-                raise
+        job = get_current_job()
+        token = job_id_var.set(job.id if job is not None else None)
+        try:
+            with _app().app_context():
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception:
+                    db.session.rollback()
+                    JOBS.labels(fn.__name__, "failed").inc()
+                    raise
+                JOBS.labels(fn.__name__, "done").inc()
+                return result
+        finally:
+            job_id_var.reset(token)
 
     return wrapper

@@ -15,17 +15,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shapely import STRtree  # noqa: E402
-from shapely.geometry import Point, shape  # noqa: E402
-from sqlalchemy import insert, select, text  # noqa: E402
+from shapely import STRtree
+from shapely.geometry import Point, shape
+from sqlalchemy import insert, select, text
 
-from app.events import utcnow  # noqa: E402
-from app.extensions import db  # noqa: E402
-from app.reports.grids import find_grid, grid_index, import_grids  # noqa: E402
-from app.reports.models import Category, GridCell, Report  # noqa: E402
-from app.reports.services import Submission, find_duplicate_candidates, submit_report  # noqa: E402
-from app.seed import seed_reference  # noqa: E402
-from bench.common import make_bench_app, pct, summary, timed  # noqa: E402
+from app.events import utcnow
+from app.extensions import db
+from app.reports.grids import find_grid, grid_index, import_grids
+from app.reports.models import Category, GridCell, Report
+from app.reports.services import Submission, find_duplicate_candidates, submit_report
+from app.seed import seed_reference
+from bench.common import make_bench_app, pct, summary, timed
 
 MINLAT, MINLNG, MAXLAT, MAXLNG = 29.55, 106.48, 29.72, 106.85
 

@@ -1,0 +1,144 @@
+"""Observability: request and job ids in every log line (JSON in production) and Prometheus metrics at /metrics.
+
+Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR (deploy/gunicorn.conf.py does) so that each
+worker's counters are aggregated; queue depth and outbox backlog are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hmac
+import logging
+import os
+import time
+import uuid
+
+from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from pythonjsonlogger.json import JsonFormatter
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
+
+HTTP_SECONDS = Histogram("baixing_http_request_seconds", "HTTP request latency", ["endpoint", "method", "status"],
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+JOBS = Counter("baixing_jobs_total", "Jobs run by outcome", ["job", "outcome"])
+
+bp = Blueprint("observability", __name__)
+
+
+class ContextFilter(logging.Filter):
+    """Adds request_id and job_id to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.job_id = job_id_var.get()
+        return True
+
+
+def configure_logging(app: Flask) -> None:
+    """JSON lines (LOG_FORMAT=json, the production default) or readable text, with request and job ids."""
+    root = logging.getLogger()
+    if getattr(root, "_baixing_configured", False):
+        return
+    handler = logging.StreamHandler()
+    handler.addFilter(ContextFilter())
+    if app.config.get("LOG_FORMAT") == "json":
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s%(job_id)s] "
+                                               "%(message)s"))
+    root.handlers = [handler]
+    root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    root._baixing_configured = True  # type: ignore[attr-defined]
+
+
+def init_app(app: Flask) -> None:
+    """Request ids in and out (X-Request-ID), latency histogram, and the /metrics endpoint."""
+
+    @app.before_request
+    def _start():
+        rid = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+        g.request_id = rid
+        g.request_token = request_id_var.set(rid)
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response):
+        if "request_started" in g:
+            HTTP_SECONDS.labels(request.endpoint or "unknown", request.method, str(response.status_code)).observe(
+                time.perf_counter() - g.request_started)
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    @app.teardown_request
+    def _reset(exc):
+        token = g.pop("request_token", None)
+        if token is not None:
+            request_id_var.reset(token)
+
+    app.register_blueprint(bp)
+
+
+class BacklogCollector:
+    """Gauges read at scrape time: rq queue depths, failed jobs, outbox backlog."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self):
+        """Yield the gauge families (errors become -1 so a scrape never fails)."""
+        from rq.registry import FailedJobRegistry
+
+        from app.events import outbox_backlog
+        from app.extensions import db
+
+        depth = GaugeMetricFamily("baixing_queue_depth", "Jobs waiting per rq queue", labels=["queue"])
+        failed = GaugeMetricFamily("baixing_jobs_failed", "Jobs in rq's failed registry", labels=["queue"])
+        backlog = GaugeMetricFamily("baixing_outbox_backlog", "Outbox events not yet relayed")
+        with self.app.app_context():
+            for name, queue in self.app.extensions["rq_queues"].items():
+                try:
+                    depth.add_metric([name], queue.count)
+                    failed.add_metric([name], FailedJobRegistry(queue=queue).count)
+                except Exception:
+                    depth.add_metric([name], -1)
+            try:
+                backlog.add_metric([], outbox_backlog())
+            except Exception:
+                backlog.add_metric([], -1)
+            finally:
+                db.session.remove()
+        yield depth
+        yield failed
+        yield backlog
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus exposition; with METRICS_TOKEN set, a matching bearer token is required."""
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given, token):
+            abort(401)
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY
+    body = generate_latest(registry)
+    extra = CollectorRegistry()
+    extra.register(BacklogCollector(current_app._get_current_object()))  # type: ignore[attr-defined]
+    body += generate_latest(extra)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,21 @@
+"""Periodic jobs (run by rq's cron scheduler, see app/cron.py): small wrappers that take no arguments."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from app.events import sweep_outbox
+from app.jobs import app_job
+from app.reports.services import sweep_overdue
+
+
+@app_job
+def sweep_outbox_job() -> int:
+    """Relay outbox events left behind (Redis was down, a process died after commit)."""
+    return sweep_outbox(grace_s=current_app.config["OUTBOX_SWEEP_GRACE_S"])
+
+
+@app_job
+def sweep_overdue_job() -> int:
+    """Mark dispatched cases past their deadline as overdue (督办)."""
+    return sweep_overdue()
