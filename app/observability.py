@@ -41,6 +41,8 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.job_id = job_id_var.get()
+        ids = [i for i in (record.request_id, record.job_id) if i]
+        record.context = f" [{' '.join(ids)}]" if ids else ""
         return True
 
 
@@ -54,8 +56,7 @@ def configure_logging(app: Flask) -> None:
     if app.config.get("LOG_FORMAT") == "json":
         handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s%(job_id)s] "
-                                               "%(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s%(context)s %(message)s"))
     root.handlers = [handler]
     root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
     root._baixing_configured = True  # type: ignore[attr-defined]
