@@ -8,7 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.events import outbox_backlog, sweep_outbox
+from app.events import outbox_backlog, recover_stalled, sweep_outbox
 
 
 @click.group("events")
@@ -23,7 +23,9 @@ def events_sweep(grace):
     """Relay outbox events that were not relayed after their commit (e.g. Redis was down)."""
     grace = current_app.config["OUTBOX_SWEEP_GRACE_S"] if grace is None else grace
     n = sweep_outbox(grace_s=grace)
-    click.echo(f"relayed {n} event(s); {outbox_backlog()} still waiting")
+    completed, requeued = recover_stalled(stall_s=current_app.config["OUTBOX_STALL_S"])
+    click.echo(f"relayed {n} event(s); {outbox_backlog()} still waiting; "
+               f"{completed} completed, {requeued} stalled subscriber job(s) enqueued again")
 
 
 @click.group("rq")

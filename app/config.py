@@ -78,6 +78,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "REOPEN_WINDOW_DAYS": _int("REOPEN_WINDOW_DAYS", 7),
         "DEFAULT_TIME_LIMIT_HOURS": _int("DEFAULT_TIME_LIMIT_HOURS", 48),
         "OUTBOX_SWEEP_GRACE_S": _int("OUTBOX_SWEEP_GRACE_S", 30),
+        "OUTBOX_STALL_S": _int("OUTBOX_STALL_S", 300),
         "INDEX_CHECK_INTERVAL_S": _float("INDEX_CHECK_INTERVAL_S", 1.0),
         "JOB_TIMEOUT_S": _int("JOB_TIMEOUT_S", 120),
         "WECHAT_TOKEN": secret("WECHAT_TOKEN", "dev-wechat-token"),

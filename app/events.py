@@ -122,6 +122,9 @@ class OutboxEvent(db.Model):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     relayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Set by the sweep once every subscriber has a processed_events row; until then a relayed event whose jobs
+    # vanished (Redis restarted without AOF, a job gave up) is enqueued again for the subscribers still missing.
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     relay_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -145,7 +148,7 @@ def emit(evt: Any) -> OutboxEvent:
     name = type(evt).__name__
     row = OutboxEvent(name=name, payload=dataclasses.asdict(evt))
     if not SUBSCRIPTIONS.get(name):
-        row.relayed_at = utcnow()  # nobody listens: nothing to relay, and the sweep need not look at it
+        row.relayed_at = row.completed_at = utcnow()  # nobody listens: nothing to relay or to wait for
     db.session.add(row)
     return row
 
@@ -178,7 +181,7 @@ def relay(rows: list[tuple[int, str]]) -> int:
     try:
         for event_id, name in rows:
             for handler in SUBSCRIPTIONS.get(name, []):
-                enqueue(run_subscriber, event_id, handler, job_id=f"evt-{event_id}-{handler.rsplit('.', 1)[-1]}")
+                enqueue(run_subscriber, event_id, handler, job_id=_job_id(event_id, handler))
             done.append(event_id)
     except Exception as exc:  # Redis down or refusing: the sweep relays these rows later.
         log.warning("outbox relay stopped after %d of %d events: %s", len(done), len(rows), exc)
@@ -207,6 +210,53 @@ def sweep_outbox(grace_s: int = 30, limit: int = 1000) -> int:
     ).all()
     db.session.rollback()  # end the read transaction before relaying
     return relay([(r.id, r.name) for r in rows]) if rows else 0
+
+
+def recover_stalled(stall_s: int = 300, max_age_days: int = 7, limit: int = 1000) -> tuple[int, int]:
+    """Finish the bookkeeping of relayed events and re-enqueue subscribers whose jobs never ran.
+
+    A relayed event is complete when every subscriber has a processed_events row. One that is not complete
+    `stall_s` seconds after its relay lost its job somewhere (Redis restarted without AOF, the job exhausted its
+    retries): its missing subscribers are enqueued again (a job still queued or running is not duplicated).
+    Returns (completed, re-enqueued).
+    """
+    now = utcnow()
+    rows = db.session.execute(
+        select(OutboxEvent.id, OutboxEvent.name, OutboxEvent.relayed_at)
+        .where(
+            OutboxEvent.completed_at.is_(None),
+            OutboxEvent.relayed_at.isnot(None),
+            OutboxEvent.created_at >= now - timedelta(days=max_age_days),
+        )
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        db.session.rollback()
+        return 0, 0
+    processed: dict[int, set[str]] = {}
+    for event_id, handler in db.session.execute(
+        select(ProcessedEvent.event_id, ProcessedEvent.handler).where(ProcessedEvent.event_id.in_([r.id for r in rows]))
+    ):
+        processed.setdefault(event_id, set()).add(handler)
+    db.session.rollback()
+    complete, requeued = [], 0
+    for row in rows:
+        missing = [h for h in SUBSCRIPTIONS.get(row.name, []) if h not in processed.get(row.id, set())]
+        if not missing:
+            complete.append(row.id)
+        elif row.relayed_at <= now - timedelta(seconds=stall_s):
+            for handler in missing:
+                enqueue(run_subscriber, row.id, handler, job_id=_job_id(row.id, handler))
+                requeued += 1
+    if complete:
+        with db.engine.begin() as conn:
+            conn.execute(update(OutboxEvent).where(OutboxEvent.id.in_(complete)).values(completed_at=now))
+    return len(complete), requeued
+
+
+def _job_id(event_id: int, handler: str) -> str:
+    return f"evt-{event_id}-{handler.rsplit('.', 1)[-1]}"
 
 
 def outbox_backlog() -> int:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from flask import current_app
 
-from app.events import sweep_outbox
+from app.events import recover_stalled, sweep_outbox
 from app.jobs import app_job
 from app.reports.services import sweep_overdue
 
 
 @app_job
 def sweep_outbox_job() -> int:
-    """Relay outbox events left behind (Redis was down, a process died after commit)."""
-    return sweep_outbox(grace_s=current_app.config["OUTBOX_SWEEP_GRACE_S"])
+    """Relay outbox events left behind (Redis was down, a process died after commit) and recover stalled ones."""
+    relayed = sweep_outbox(grace_s=current_app.config["OUTBOX_SWEEP_GRACE_S"])
+    recover_stalled(stall_s=current_app.config["OUTBOX_STALL_S"])
+    return relayed
 
 
 @app_job

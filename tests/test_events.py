@@ -116,3 +116,26 @@ def test_unknown_event_types_are_refused_at_emit(app):
 
     with pytest.raises(ValueError, match="unknown event type"):
         events.emit(Stray())
+
+
+def test_a_relayed_event_whose_job_vanished_is_enqueued_again_after_the_stall_time(app, subscribed, run_jobs):
+    from app.events import recover_stalled
+
+    r = report()
+    # Redis lost the queued job (a restart without AOF): drop it from the queue before any worker ran it.
+    for q in app.extensions["rq_queues"].values():
+        q.empty()
+    event_id = db.session.scalar(select(OutboxEvent.id).where(OutboxEvent.name == "ReportSubmitted"))
+    db.session.commit()
+    if app.config["JOBS_MODE"] == "inline":
+        # inline jobs ran at commit: simulate the lost run by forgetting it
+        db.session.execute(ProcessedEvent.__table__.delete())
+        db.session.execute(Citizen.__table__.delete().where(Citizen.openid == f"evt-{r.id}"))
+        db.session.commit()
+    assert recover_stalled(stall_s=3600) == (0, 0)  # too early: the job may still be on its way
+    assert recover_stalled(stall_s=0) == (0, 1)
+    run_jobs()
+    assert traces(r.id) == 1
+    assert recover_stalled(stall_s=0) == (1, 0)  # now complete
+    assert db.session.get(OutboxEvent, event_id).completed_at is not None
+    assert recover_stalled(stall_s=0) == (0, 0)
