@@ -37,8 +37,10 @@ def rq_cli():
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--name", default=None)
+@click.option("--maintenance-interval", default=None, type=int,
+              help="Seconds between registry clean-ups, which find jobs of workers that died (rq default 600).")
 @with_appcontext
-def rq_worker(queues, burst, name):
+def rq_worker(queues, burst, name, maintenance_interval):
     """Run an rq worker (SimpleWorker: jobs run in this process, inside the app context).
 
     SimpleWorker rather than the forking Worker: it does not fork per job (about 3x the throughput here, see
@@ -49,7 +51,9 @@ def rq_worker(queues, burst, name):
     from app.extensions import QUEUE_NAMES, get_queue
 
     names = queues or QUEUE_NAMES
-    worker = SimpleWorker([get_queue(n) for n in names], connection=current_app.extensions["redis"], name=name)
+    interval = maintenance_interval or current_app.config["RQ_MAINTENANCE_INTERVAL_S"]
+    worker = SimpleWorker([get_queue(n) for n in names], connection=current_app.extensions["redis"], name=name,
+                          maintenance_interval=interval)
     worker.work(burst=burst, with_scheduler=True)
 
 

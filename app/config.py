@@ -81,6 +81,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "OUTBOX_STALL_S": _int("OUTBOX_STALL_S", 300),
         "INDEX_CHECK_INTERVAL_S": _float("INDEX_CHECK_INTERVAL_S", 1.0),
         "JOB_TIMEOUT_S": _int("JOB_TIMEOUT_S", 120),
+        # How often a worker looks for jobs abandoned by a dead worker (they are retried: every job has a Retry).
+        "RQ_MAINTENANCE_INTERVAL_S": _int("RQ_MAINTENANCE_INTERVAL_S", 60),
         "WECHAT_TOKEN": secret("WECHAT_TOKEN", "dev-wechat-token"),
         "WECHAT_APP_ID": _env("WECHAT_APP_ID", "wxdevappid0000000" if dev else None),
         "WECHAT_APP_SECRET": secret("WECHAT_APP_SECRET", "dev-wechat-secret"),
