@@ -267,7 +267,6 @@ class PlacardRenderer:
 
     def __post_init__(self):
         w, h = self.size_mm
-        self.px = lambda mm: round(mm / MM_PER_INCH * self.dpi)
         self.width, self.height = self.px(w), self.px(h)
         margin = min(w, h) * 0.06
         # Rows from the top (mm): headline band, label, QR (whatever is left), instruction, code, operator.
@@ -283,6 +282,10 @@ class PlacardRenderer:
         self.text_width = self.width - 2 * self.margin_px
         self.qr_side_mm = min(w - 2 * margin, heights["qr"])
         self.template = self._template()
+
+    def px(self, mm: float) -> int:
+        """Millimetres to pixels at this resolution."""
+        return round(mm / MM_PER_INCH * self.dpi)
 
     def _centre_y(self, row: str) -> int:
         top, height = self.rows[row]
@@ -330,24 +333,68 @@ class PlacardRenderer:
         """Whole pixels per module so the QR fits its row (never below 1)."""
         return max(1, self.px(self.qr_side_mm) // matrix.shape[0])
 
-    def render(self, code: str, label: str, matrix: np.ndarray) -> Image.Image:
+    def row_box(self, row: str) -> tuple[int, int, int, int]:
+        """A row's pixel box (left, top, right, bottom) across the whole placard."""
+        top, height = self.rows[row]
+        return 0, self.px(top), self.width, self.px(top + height)
+
+    def render(self, code: str, label: str, matrix: np.ndarray) -> Placard:
         """The placard of one sign."""
         img = self.template.copy()
         draw = ImageDraw.Draw(img)
         lines, font = self.label_lines(label)
-        top, height = self.rows["label"]
-        centre = self.px(top + height / 2)
+        centre = self._centre_y("label")
         step = int(font.size * 1.2)
         for i, line in enumerate(lines):
             y = centre + int((i - (len(lines) - 1) / 2) * step)
             draw.text((self.width // 2, y), line, fill=INK, anchor="mm", font=font)
-        qr = qr_image(matrix, self.module_px(matrix), self.logo)
+        module_px = self.module_px(matrix)
+        qr = qr_image(matrix, module_px, self.logo)
         qr_top, qr_h = self.rows["qr"]
-        img.paste(qr, ((self.width - qr.width) // 2, self.px(qr_top) + (self.px(qr_h) - qr.height) // 2))
+        origin = ((self.width - qr.width) // 2, self.px(qr_top) + (self.px(qr_h) - qr.height) // 2)
+        img.paste(qr, origin)
         spaced = " ".join(code)
         draw.text((self.width // 2, self._centre_y("code")), spaced, fill=INK, anchor="mm",
                   font=self._fit(self.bold, spaced, self.rows["code"][1] * 0.62, self.text_width))
-        return img
+        return Placard(code, img, matrix, origin, module_px)
+
+
+@dataclass
+class Placard:
+    """A rendered placard and where its QR sits (the PDF redraws the QR as vectors)."""
+
+    code: str
+    image: Image.Image
+    matrix: np.ndarray
+    qr_origin: tuple[int, int]  # top-left pixel of the QR, quiet zone included
+    module_px: int
+
+    def pdf_parts(self, renderer: PlacardRenderer) -> PdfParts:
+        """What the PDF needs beyond the shared template: the variable rows (greyscale) and the QR geometry."""
+        strips = []
+        for row in ("label", "code"):
+            box = renderer.row_box(row)
+            strips.append((box, self.image.crop(box).convert("L")))
+        logo = None
+        if renderer.logo is not None:
+            start, side = logo_box(self.matrix)
+            ox, oy = self.qr_origin
+            box = (ox + start * self.module_px, oy + start * self.module_px,
+                   ox + (start + side) * self.module_px, oy + (start + side) * self.module_px)
+            logo = (box, self.image.crop(box))
+        return PdfParts(self.code, strips, self.matrix, self.qr_origin, self.module_px, logo)
+
+
+@dataclass
+class PdfParts:
+    """The per-sign pieces of a placard in the PDF (small enough to pass between processes)."""
+
+    code: str
+    strips: list[tuple[tuple[int, int, int, int], Image.Image]]
+    matrix: np.ndarray
+    qr_origin: tuple[int, int]
+    module_px: int
+    logo: tuple[tuple[int, int, int, int], Image.Image] | None
 
 
 def _break_point(label: str) -> int:
@@ -416,22 +463,69 @@ class PlacardPDF:
         self.canvas.setCreator("百姓城管 qr_generator.py")
         self.slot = 0
         self.pages = 0
+        self._form_ready = False
 
-    def add(self, img: Image.Image) -> None:
-        """Place the next placard (a new sheet when the current one is full)."""
+    def add(self, parts: PdfParts, renderer: PlacardRenderer) -> None:
+        """Place the next placard (a new sheet when the current one is full).
+
+        The parts every placard shares are one form drawn by reference; per sign only the label and code rows
+        (greyscale strips cut from the rendered placard) and the QR as vector rectangles are added: small and fast,
+        and the QR stays sharp at any printer resolution.
+        """
         from reportlab.lib.utils import ImageReader
 
+        c = self.canvas
         if self.slot == len(self.corners):
-            self.canvas.showPage()
+            c.showPage()
             self.slot = 0
         if self.slot == 0:
             self.pages += 1
         x, y = self.corners[self.slot]
         w, h = self.placard_mm
-        m = self.mm
-        self.canvas.drawImage(ImageReader(img), x * m, y * m, w * m, h * m)
+        pt = 72.0 / renderer.dpi  # points per pixel
+        height_px = renderer.height
+        if not self._form_ready:
+            c.beginForm("placard_template")
+            c.drawImage(ImageReader(renderer.template), 0, 0, renderer.width * pt, height_px * pt)
+            c.endForm()
+            self._form_ready = True
+        c.saveState()
+        c.translate(x * self.mm, y * self.mm)
+        c.doForm("placard_template")
+        for (left, top, right, bottom), strip in parts.strips:
+            c.drawImage(ImageReader(strip), left * pt, (height_px - bottom) * pt, (right - left) * pt,
+                        (bottom - top) * pt)
+        self._vector_qr(parts, height_px, pt)
+        if parts.logo is not None:
+            (left, top, right, bottom), image = parts.logo
+            c.drawImage(ImageReader(image), left * pt, (height_px - bottom) * pt, (right - left) * pt,
+                        (bottom - top) * pt)
+        c.restoreState()
         self._crop_marks(x, y, w, h)
         self.slot += 1
+
+    def _vector_qr(self, placard: PdfParts, height_px: int, pt: float) -> None:
+        """The dark modules as filled rectangles (runs along each row), at the raster QR's exact place."""
+        c = self.canvas
+        path = c.beginPath()
+        m = placard.module_px * pt
+        ox, oy = placard.qr_origin
+        left, top = ox * pt, (height_px - oy) * pt
+        n = placard.matrix.shape[0]
+        for row, modules in enumerate(placard.matrix):
+            col = 0
+            while col < n:
+                if modules[col]:
+                    end = col
+                    while end < n and modules[end]:
+                        end += 1
+                    # a hair taller than a module, so viewers show no seams between rows
+                    path.rect(left + col * m, top - (row + 1) * m - 0.01, (end - col) * m, m + 0.02)
+                    col = end
+                else:
+                    col += 1
+        c.setFillColorRGB(0, 0, 0)
+        c.drawPath(path, stroke=0, fill=1)
 
     def _crop_marks(self, x: float, y: float, w: float, h: float) -> None:
         c, m = self.canvas, self.mm
@@ -511,6 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "correction H)")
     look.add_argument("--font", default=None, metavar="PATH",
                       help="CJK font file (.ttf/.otf/.ttc) for the placard; default: $QR_FONT, else Noto Sans CJK")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="worker processes for rendering (default: one per CPU, up to 4, for 40 signs or more)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -531,6 +627,8 @@ def main(argv: list[str] | None = None, app=None) -> int:
         parser.error("--codes needs --from-db")
     if not 72 <= args.dpi <= 1200:
         parser.error("--dpi must be between 72 and 1200")
+    if args.jobs < 0:
+        parser.error("--jobs must be 0 (automatic) or more")
     try:
         size = parse_size(args.size, PLACARD_SIZES)
         sheet = parse_size(args.sheet, SHEET_SIZES) if args.sheet else None
@@ -604,7 +702,8 @@ def main(argv: list[str] | None = None, app=None) -> int:
         return _fail(3, *bad, "没有生成任何文件。请换一个字体（--font）或改名称。")
 
     renderer = PlacardRenderer(size, args.dpi, regular, bold, texts, logo)
-    written, pdf = write_all(plan, renderer, base_url, args, sheet)
+    jobs = args.jobs if args.jobs else (min(os.cpu_count() or 1, 4) if len(plan) >= 40 else 1)
+    written, pdf = write_all(plan, renderer, base_url, args, sheet, jobs)
     print(f"完成：新登记 {created} 个标识，复用 {reused} 个；写出 {written} 个文件到 {args.out}")
     if pdf is not None:
         print(f"PDF：{args.out / args.pdf}（{pdf.pages} 页，每页 {len(pdf.corners)} 张，"
@@ -639,8 +738,37 @@ def _write(path: Path, data: bytes | str | Image.Image, dpi: int = 300) -> None:
     os.replace(tmp, path)
 
 
-def write_all(plan, renderer: PlacardRenderer, base_url: str, args, sheet):
-    """Render and write every sign's files and the PDF; returns (files written, the PDF or None)."""
+def render_sign(renderer: PlacardRenderer, out: Path, base_url: str, code: str, label: str,
+                logo_png: bytes | None) -> PdfParts:
+    """Write one sign's QR PNG and SVG and its placard PNG; return what the PDF needs."""
+    matrix = qr_matrix(f"{base_url}/s/{code}")
+    module_px = renderer.module_px(matrix)
+    _write(out / f"{code}.png", qr_image(matrix, module_px, renderer.logo), renderer.dpi)
+    _write(out / f"{code}.svg", qr_svg(matrix, module_px * matrix.shape[0] / renderer.dpi * MM_PER_INCH, logo_png))
+    placard = renderer.render(code, label, matrix)
+    parts = placard.pdf_parts(renderer)
+    _write(out / f"{code}-placard.png", placard.image, renderer.dpi)  # last: its presence means "done"
+    return parts
+
+
+_worker: dict = {}
+
+
+def _init_worker(renderer: PlacardRenderer, out: Path, base_url: str, logo_png: bytes | None) -> None:
+    _worker.update(renderer=renderer, out=out, base_url=base_url, logo_png=logo_png)
+
+
+def _render_in_worker(item: tuple[str, str]) -> PdfParts:
+    w = _worker
+    return render_sign(w["renderer"], w["out"], w["base_url"], item[0], item[1], w["logo_png"])
+
+
+def write_all(plan, renderer: PlacardRenderer, base_url: str, args, sheet, jobs: int = 1):
+    """Render and write every sign's files and the PDF; returns (files written, the PDF or None).
+
+    With jobs > 1 the signs are rendered by that many worker processes (PNG encoding is most of the time) while
+    this process assembles the PDF in sign order.
+    """
     from tqdm import tqdm
 
     logo_png = None
@@ -653,18 +781,32 @@ def write_all(plan, renderer: PlacardRenderer, base_url: str, args, sheet):
     pdf = None
     if plan and not args.no_pdf:
         pdf = PlacardPDF(args.out / args.pdf, renderer.size_mm, sheet, title=renderer.texts.headline)
-    written = 0
-    for code, label in tqdm(plan, desc="标牌", unit="张", disable=True if args.no_progress else None):
-        matrix = qr_matrix(f"{base_url}/s/{code}")
-        module_px = renderer.module_px(matrix)
-        _write(args.out / f"{code}.png", qr_image(matrix, module_px, renderer.logo), args.dpi)
-        size_mm = module_px * matrix.shape[0] / args.dpi * MM_PER_INCH
-        _write(args.out / f"{code}.svg", qr_svg(matrix, size_mm, logo_png))
-        placard = renderer.render(code, label, matrix)
-        if pdf is not None:
-            pdf.add(placard)
-        _write(args.out / f"{code}-placard.png", placard, args.dpi)
-        written += 3
+    bar = tqdm(total=len(plan), desc="标牌", unit="张", disable=True if args.no_progress else None)
+    pool = None
+    try:
+        if jobs > 1 and len(plan) > 1:
+            import multiprocessing
+
+            # spawn, not fork: the parent holds database connections a forked child must not inherit
+            pool = multiprocessing.get_context("spawn").Pool(
+                jobs, initializer=_init_worker, initargs=(renderer, args.out, base_url, logo_png))
+            results = pool.imap(_render_in_worker, plan, chunksize=4)
+        else:
+            results = (render_sign(renderer, args.out, base_url, code, label, logo_png) for code, label in plan)
+        for parts in results:
+            if pdf is not None:
+                pdf.add(parts, renderer)
+            bar.update(1)
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+        raise
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    written = 3 * len(plan)
     if pdf is not None:
         pdf.close()
         written += 1
