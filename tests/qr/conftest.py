@@ -1,0 +1,61 @@
+"""Fixtures for the QR signage tests: the CJK font, an independent QR decoder (OpenCV), CSV files, the script."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import qr_generator  # noqa: E402
+
+BASE_URL = "https://bx.example.cn"
+
+
+@pytest.fixture(scope="session")
+def cjk_fonts():
+    """(regular, bold) CJK fonts; the placard tests need one (.ci/run installs fonts-noto-cjk)."""
+    try:
+        return qr_generator.find_cjk_fonts()
+    except qr_generator.FontNotFound as exc:
+        pytest.skip(f"no CJK font on this machine: {exc}")
+
+
+def decode(img: Image.Image | np.ndarray) -> str:
+    """The text of the QR in the image, read by OpenCV's detector (independent of the qrcode library); '' if none."""
+    import cv2
+
+    arr = np.asarray(img.convert("L")) if isinstance(img, Image.Image) else img
+    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(arr)
+    return text
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    """Write CSV text to a file and return its path."""
+
+    def write(text: str, name: str = "signs.csv") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_qr(app, capsys, cjk_fonts):
+    """Run qr_generator.main in process against the test app; returns (exit status, stdout, stderr)."""
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        status = qr_generator.main([*argv, "--no-progress", "--base-url", BASE_URL], app=app)
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
