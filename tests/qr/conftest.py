@@ -28,12 +28,20 @@ def cjk_fonts():
 
 
 def decode(img: Image.Image | np.ndarray) -> str:
-    """The text of the QR in the image, read by OpenCV's detector (independent of the qrcode library); '' if none."""
+    """The text of the QR in the image as OpenCV reads it (independent of the qrcode library); '' if unreadable.
+
+    OpenCV's classic QRCodeDetector misses about 1 in 80 valid symbols at any size (its finder-pattern search); its
+    ArUco-based detector reads those. A phone's scanner likewise combines methods, so a symbol counts as read when
+    either reads it.
+    """
     import cv2
 
     arr = np.asarray(img.convert("L")) if isinstance(img, Image.Image) else img
-    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(arr)
-    return text
+    for detector in (cv2.QRCodeDetector(), cv2.QRCodeDetectorAruco()):
+        text, _points, _ = detector.detectAndDecode(arr)
+        if text:
+            return text
+    return ""
 
 
 @pytest.fixture
@@ -59,3 +67,15 @@ def run_qr(app, capsys, cjk_fonts):
         return status, out, err
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def seeded_codes(monkeypatch):
+    """Sign codes from a seeded generator, so a test sees the same QR symbols on every run (a decoder miss is then
+    a real regression, not luck); the codes still go through new_sign_code's uniqueness check."""
+    import random
+
+    from app.poi import signs
+
+    rng = random.Random(20261124)
+    monkeypatch.setattr(signs.secrets, "choice", rng.choice)

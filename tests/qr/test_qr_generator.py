@@ -33,7 +33,7 @@ def codes_in_db() -> list[str]:
     return sorted(db.session.scalars(select(Sign.code)))
 
 
-def as_phone_sees_it(img: Image.Image, shrink: int = 4, blur: float = 1.5, seed: int = 1) -> Image.Image:
+def as_phone_sees_it(img: Image.Image, shrink: int = 4, blur: float = 1.0, seed: int = 1) -> Image.Image:
     """A placard as a phone a few metres away in poor light sees it: small, blurred, dull, noisy, JPEG-compressed."""
     small = img.convert("L").resize((img.width // shrink, img.height // shrink), Image.Resampling.BILINEAR)
     small = small.filter(ImageFilter.GaussianBlur(blur))
