@@ -738,6 +738,21 @@ def _write(path: Path, data: bytes | str | Image.Image, dpi: int = 300) -> None:
     os.replace(tmp, path)
 
 
+@lru_cache(maxsize=1)
+def _placard_palette() -> Image.Image:
+    """Every colour a placard without logo uses: greys (ink, antialiasing, the QR) and the band colour to white."""
+    colours = []
+    for i in range(192):
+        v = round(i * 255 / 191)
+        colours += [v, v, v]
+    for i in range(64):
+        t = i / 63
+        colours += [round(c + (255 - c) * t) for c in BAND_COLOR]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(colours)
+    return palette
+
+
 def render_sign(renderer: PlacardRenderer, out: Path, base_url: str, code: str, label: str,
                 logo_png: bytes | None) -> PdfParts:
     """Write one sign's QR PNG and SVG and its placard PNG; return what the PDF needs."""
@@ -747,7 +762,11 @@ def render_sign(renderer: PlacardRenderer, out: Path, base_url: str, code: str, 
     _write(out / f"{code}.svg", qr_svg(matrix, module_px * matrix.shape[0] / renderer.dpi * MM_PER_INCH, logo_png))
     placard = renderer.render(code, label, matrix)
     parts = placard.pdf_parts(renderer)
-    _write(out / f"{code}-placard.png", placard.image, renderer.dpi)  # last: its presence means "done"
+    image = placard.image
+    if renderer.logo is None:
+        # A palette PNG encodes 3x faster and half the size; colours move by at most 2% (5 of 255)
+        image = image.quantize(palette=_placard_palette(), dither=Image.Dither.NONE)
+    _write(out / f"{code}-placard.png", image, renderer.dpi)  # last: its presence means "done"
     return parts
 
 

@@ -355,3 +355,11 @@ def test_help_explains_every_option():
             assert option in text
     for phrase in ("label,lat,lng", "PUBLIC_BASE_URL", "QR_FONT", "fonts-noto-cjk", "Exit status"):
         assert phrase in text
+
+
+def test_the_palette_placard_png_keeps_the_colours_of_the_rendering(cjk_fonts):
+    regular, bold = cjk_fonts
+    renderer = qr_generator.PlacardRenderer((105, 148), 150, regular, bold)
+    rgb = renderer.render("7KQ3MX", "观音桥步行街东口", qr_generator.qr_matrix(f"{BASE_URL}/s/7KQ3MX")).image
+    paletted = rgb.quantize(palette=qr_generator._placard_palette(), dither=Image.Dither.NONE).convert("RGB")
+    assert np.abs(np.asarray(paletted, dtype=int) - np.asarray(rgb, dtype=int)).max() <= 6
