@@ -81,8 +81,8 @@ def main() -> None:
         wall, cpu, pdf = timed(pdf_side)
         pdf_rate = n / wall
         size_kb = (out / "bench.pdf").stat().st_size / 1024
-        print(f"PDF side:                      {pdf_rate:7.1f} placards/s ({pdf.pages} sheets, {size_kb / n:.1f} KB "
-              f"per placard); 1,000 in {1000 / pdf_rate:.1f} s")
+        print(f"PDF side:                      {pdf_rate:7.1f} placards/s (cpu {cpu / n * 1000:.1f} ms each; "
+              f"{pdf.pages} sheets, {size_kb / n:.1f} KB per placard); 1,000 in {1000 / pdf_rate:.1f} s")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -105,6 +105,9 @@ def main() -> None:
         rate = n / wall
         print(f"whole command ({jobs} workers):   {rate:7.1f} placards/s incl. registration; "
               f"1,000 signs in about {1000 / rate:.0f} s (goal < 60 s)")
+        busy = cpu / n * 1000
+        print(f"  its CPU: {busy:.1f} ms per sign in all processes, so 1,000 signs need {busy:.0f} CPU-seconds: "
+              f"about {busy / jobs:.0f} s on {jobs} idle cores")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def cjk_fonts():
 def decode(img: Image.Image | np.ndarray) -> str:
     """The text of the QR in the image as OpenCV reads it (independent of the qrcode library); '' if unreadable.
 
-    OpenCV's classic QRCodeDetector misses about 1 in 80 valid symbols at any size (its finder-pattern search); its
+    OpenCV's classic QRCodeDetector misses about 1 in 70 valid symbols at any size (its finder-pattern search); its
     ArUco-based detector reads those. A phone's scanner likewise combines methods, so a symbol counts as read when
     either reads it.
     """
