@@ -671,15 +671,22 @@ def main(argv: list[str] | None = None, app=None) -> int:
 
     if app is None:
         from app import create_app
+        from app.config import ConfigError
 
-        app = create_app()
+        try:
+            app = create_app()
+        except ConfigError as exc:
+            return _fail(2, f"错误：应用配置不完整（与服务器使用相同的环境变量）：{exc}")
     from contextlib import nullcontext
 
     from flask import current_app, has_app_context
 
     same = has_app_context() and current_app._get_current_object() is app
     with nullcontext() if same else app.app_context():
-        args.out.mkdir(parents=True, exist_ok=True)
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return _fail(2, f"错误：无法创建输出目录 {args.out}：{exc}")
         printed = {p.name[: -len("-placard.png")] for p in args.out.glob("*-placard.png")}
         created = reused = 0
         try:

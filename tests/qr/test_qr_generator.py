@@ -363,3 +363,11 @@ def test_the_palette_placard_png_keeps_the_colours_of_the_rendering(cjk_fonts):
     rgb = renderer.render("7KQ3MX", "观音桥步行街东口", qr_generator.qr_matrix(f"{BASE_URL}/s/7KQ3MX")).image
     paletted = rgb.quantize(palette=qr_generator._placard_palette(), dither=Image.Dither.NONE).convert("RGB")
     assert np.abs(np.asarray(paletted, dtype=int) - np.asarray(rgb, dtype=int)).max() <= 6
+
+
+def test_an_output_directory_that_cannot_be_created_is_a_clear_error(run_qr, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    status, _, stderr = run_qr("--from-db", "--out", str(blocker / "out"))
+    assert status == 2
+    assert "无法创建输出目录" in stderr
