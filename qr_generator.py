@@ -46,6 +46,7 @@ FONT_CANDIDATES = (
 )
 CJK_PROBE = "扫码找公厕停车治安岗亭江北区城市管理局百姓"
 MM_PER_INCH = 25.4
+SEPARATORS = " ·・、，,-—/"  # where a long label may wrap (dropped at the line ends)
 
 
 class FontNotFound(RuntimeError):
@@ -325,7 +326,7 @@ class PlacardRenderer:
         if one.size >= self.px(max_mm) * 0.7 or len(label) < 4:
             return [label], one
         cut = _break_point(label)
-        lines = [label[:cut].rstrip(), label[cut:].lstrip()]
+        lines = [label[:cut].rstrip(SEPARATORS), label[cut:].lstrip(SEPARATORS)]
         longest = max(lines, key=lambda s: self.bold.at(100).getlength(s))
         return lines, self._fit(self.bold, longest, max_mm * 0.8, self.text_width)
 
@@ -401,7 +402,7 @@ def _break_point(label: str) -> int:
     """Where to split a long label in two: a space or separator nearest the middle, else the middle."""
     middle = len(label) // 2
     candidates = [i if ch in "（(" else i + 1 for i, ch in enumerate(label)
-                  if ch in " ·・、，,-—（(/" and 0 < i < len(label) - 1]
+                  if ch in SEPARATORS + "（(" and 0 < i < len(label) - 1]
     if candidates:
         best = min(candidates, key=lambda i: abs(i - middle))
         if abs(best - middle) <= len(label) // 4:

@@ -371,3 +371,12 @@ def test_an_output_directory_that_cannot_be_created_is_a_clear_error(run_qr, tmp
     status, _, stderr = run_qr("--from-db", "--out", str(blocker / "out"))
     assert status == 2
     assert "无法创建输出目录" in stderr
+
+
+def test_a_long_label_wraps_at_a_separator_and_drops_it(cjk_fonts):
+    regular, bold = cjk_fonts
+    renderer = qr_generator.PlacardRenderer((105, 148), 150, regular, bold)
+    lines, _font = renderer.label_lines("鎏嘉码头公共厕所旁 · 江北嘴中央商务区滨江步道入口处")
+    assert lines == ["鎏嘉码头公共厕所旁", "江北嘴中央商务区滨江步道入口处"]
+    lines, _font = renderer.label_lines("观音桥步行街东口")
+    assert lines == ["观音桥步行街东口"]
