@@ -111,6 +111,8 @@ def test_a_csv_run_registers_the_signs_and_every_qr_decodes_to_its_url(run_qr, w
     assert len(pages) == 2  # A6 placards go two to an A4 sheet
     first_on_page_one = db.session.scalar(select(Sign.code).where(Sign.external_id == "JB-001"))  # CSV order
     assert decode(qr_from_pdf_page(pages[0])) == f"{BASE_URL}/s/{first_on_page_one}"
+    assert pages[0].count(b" l S") == 2 * 8  # two crop marks at each corner of both placards
+    assert pages[1].count(b" l S") == 8
     assert "PDF：" in stdout and "2 页，每页 2 张" in stdout
 
 
