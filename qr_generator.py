@@ -630,6 +630,12 @@ def main(argv: list[str] | None = None, app=None) -> int:
         parser.error("--dpi must be between 72 and 1200")
     if args.jobs < 0:
         parser.error("--jobs must be 0 (automatic) or more")
+    from app.geo import UnknownCRS, normalize_crs
+
+    try:
+        args.crs = normalize_crs(args.crs)
+    except UnknownCRS as exc:
+        parser.error(str(exc))
     try:
         size = parse_size(args.size, PLACARD_SIZES)
         sheet = parse_size(args.sheet, SHEET_SIZES) if args.sheet else None

@@ -261,6 +261,7 @@ def test_a_label_the_font_cannot_draw_stops_the_run_before_anything_is_registere
         (["--from-db", "--size", "20x30"], "between 50 and 1000 mm"),
         (["--from-db", "--size", "A4", "--sheet", "A4"], "does not fit"),
         (["--from-db", "--dpi", "20"], "--dpi must be between 72 and 1200"),
+        (["x.csv", "--crs", "utm"], "未知坐标系"),
     ],
 )
 def test_bad_options_exit_with_status_2_and_say_why(argv, message, capsys):
