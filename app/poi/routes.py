@@ -1,0 +1,88 @@
+"""The page a QR sign opens (/s/<code>) and the nearby-POI JSON API."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
+
+from app.geo import InvalidCoordinates, UnknownCRS, normalize_crs, parse_coordinates, to_wgs84
+from app.poi.nav import navigation_links
+from app.poi.services import (
+    UnknownPoiCategory,
+    count_scan,
+    get_active_sign,
+    nearest_by_category,
+    nearest_pois,
+)
+
+bp = Blueprint("poi", __name__)
+
+MAX_LIMIT = 50
+
+
+def format_distance(metres: float) -> str:
+    """「120 米」 under a kilometre, 「1.2 公里」 above."""
+    if metres < 1000:
+        return f"{round(metres)} 米"
+    return f"{metres / 1000:.1f} 公里"
+
+
+def _nav(poi, origin) -> dict[str, str]:
+    return navigation_links(poi.lat, poi.lng, poi.name, origin,
+                            tencent_referer=current_app.config.get("POI_TENCENT_MAP_REFERER") or "百姓城管")
+
+
+@bp.get("/s/<code>")
+def sign_page(code: str):
+    """A sign's page: per category the nearest three with distance, walking time, hours, marks and navigation."""
+    sign = get_active_sign(code)
+    if sign is None:
+        return render_template("poi/not_found.html", code=code), 404
+    count_scan(sign.code)
+    origin = (sign.lat, sign.lng, sign.label)
+    groups = [(cat, [(p, _nav(p, origin)) for p in pois]) for cat, pois in nearest_by_category(sign.lat, sign.lng)]
+    response = current_app.make_response(
+        render_template("poi/sign.html", sign=sign, groups=groups, distance=format_distance)
+    )
+    response.headers["Cache-Control"] = "no-cache"  # every scan must reach us to be counted; hours change
+    return response
+
+
+def _bad(message: str):
+    abort(400, description=message)
+
+
+@bp.get("/api/poi/nearby")
+def api_nearby():
+    """JSON: the nearest POIs to lat/lng (crs wgs84|gcj02|bd09), optionally of one category; distances in metres."""
+    args = request.args
+    if not args.get("lat") or not args.get("lng"):
+        _bad("缺少参数 lat 和 lng")
+    try:
+        crs = normalize_crs(args.get("crs") or "wgs84")
+        lat, lng = parse_coordinates(args["lat"], args["lng"])
+    except (InvalidCoordinates, UnknownCRS) as exc:
+        _bad(str(exc))
+    try:
+        limit = int(args.get("limit") or 5)
+    except ValueError:
+        _bad("limit 必须是 1 到 50 的整数")
+    if not 1 <= limit <= MAX_LIMIT:
+        _bad("limit 必须是 1 到 50 的整数")
+    category = args.get("category") or None
+    wlat, wlng = to_wgs84(lat, lng, crs)
+    try:
+        pois = nearest_pois(wlat, wlng, category=category, k=limit)
+    except UnknownPoiCategory as exc:
+        _bad(str(exc))
+    origin = (wlat, wlng, "我的位置")
+    results = [
+        {
+            "id": p.id, "name": p.name, "category": p.category, "category_name": p.category_name,
+            "distance_m": round(p.distance_m, 1), "walk_minutes": p.walk_minutes, "lat": p.lat, "lng": p.lng,
+            "address": p.address, "opening_hours": p.opening_hours, "open_now": p.open_now,
+            "accessible": p.accessible, "baby_room": p.baby_room, "fee": p.fee, "spaces": p.spaces,
+            "phone": p.phone, "nav": _nav(p, origin),
+        }
+        for p in pois
+    ]
+    return jsonify(origin={"lat": wlat, "lng": wlng, "crs": "wgs84"}, crs="wgs84", results=results)
