@@ -80,6 +80,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "OUTBOX_SWEEP_GRACE_S": _int("OUTBOX_SWEEP_GRACE_S", 30),
         "INDEX_CHECK_INTERVAL_S": _float("INDEX_CHECK_INTERVAL_S", 1.0),
         "JOB_TIMEOUT_S": _int("JOB_TIMEOUT_S", 120),
+        # Tencent Maps URI API asks for the caller's registered app name ("referer") in navigation links.
+        "POI_TENCENT_MAP_REFERER": _env("POI_TENCENT_MAP_REFERER", "百姓城管"),
         "WECHAT_TOKEN": secret("WECHAT_TOKEN", "dev-wechat-token"),
         "WECHAT_APP_ID": _env("WECHAT_APP_ID", "wxdevappid0000000" if dev else None),
         "WECHAT_APP_SECRET": secret("WECHAT_APP_SECRET", "dev-wechat-secret"),
