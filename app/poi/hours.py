@@ -8,6 +8,7 @@ has end > 1440 (22:00-02:00 is [1320, 1560]) and also counts in the early hours 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -39,7 +40,8 @@ def parse_opening_hours(text: str | None) -> list[list[int]] | None:
     """Parse published hours into [[start_min, end_min], ...]; None for empty text (hours unknown)."""
     if text is None or not text.strip():
         return None
-    s = text.strip().translate(_NORMALIZE).replace(" ", "")
+    # NFKC folds full-width digits and punctuation (０６：００，) into ASCII first.
+    s = unicodedata.normalize("NFKC", text).strip().translate(_NORMALIZE).replace(" ", "")
     if s.lower() in _ALL_DAY_WORDS:
         return [list(r) for r in ALL_DAY]
     ranges: list[list[int]] = []

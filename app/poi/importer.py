@@ -144,7 +144,7 @@ def validate_record(record: dict, crs: str, categories: dict[str, int]) -> dict:
 def parse_file(text: str, fmt: str, crs: str, progress: bool = False) -> list[dict]:
     """Validate every record; return column values for all, or raise ImportRejected listing every bad line."""
     crs = normalize_crs(crs)
-    categories = dict(db.session.execute(select(PoiCategory.code, PoiCategory.id)).tuples().all())
+    categories = dict(db.session.execute(select(PoiCategory.code, PoiCategory.id)).all())
     records: Iterable[tuple[int, dict]] = _csv_records(text) if fmt == "csv" else _geojson_records(text)
     rows, errors, seen = [], [], {}
     for line, record in tqdm(records, desc="检查", unit="行", disable=not progress, file=sys.stderr):
@@ -179,7 +179,7 @@ def import_pois(text: str, fmt: str = "csv", crs: str = "wgs84", source: str = "
     ids = [r["external_id"] for r in rows]
     for i in range(0, len(ids), CHUNK):
         stmt = select(Poi.external_id, Poi.id).where(Poi.external_id.in_(ids[i : i + CHUNK]))
-        existing.update(db.session.execute(stmt).tuples().all())
+        existing.update(db.session.execute(stmt).all())
     new, old = [], []
     for row in rows:
         row.update(source=source, active=True, updated_at=now)
