@@ -128,7 +128,8 @@ class PoiIndex:
         n = len(positions)
         if n == 0 or k < 1:
             return []
-        query = unit_vectors(np.array([lat]), np.array([lng]))[0]
+        la, ln = math.radians(lat), math.radians(lng)
+        query = (math.cos(la) * math.cos(ln), math.cos(la) * math.sin(ln), math.sin(la))
         upper = chord_for_geodesic(within_m) * (1 + 1e-9) if within_m is not None else np.inf
         m = min(n, max(4 * k, MIN_SHORTLIST))
         while True:
@@ -148,7 +149,9 @@ class PoiIndex:
             if needed < geodesic_lower_bound(float(chord[-1])):
                 break
             m = min(n, m * 4)
+        best = order[:k]
+        codes = [self.categories[c].code for c in self.category_pos[pos[best]].tolist()]
         return [
-            Hit(int(self.ids[pos[j]]), self.categories[self.category_pos[pos[j]]].code, float(dist[j]))
-            for j in order[:k]
+            Hit(i, c, d)
+            for i, c, d in zip(self.ids[pos[best]].tolist(), codes, dist[best].tolist(), strict=True)
         ]
