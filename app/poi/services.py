@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
 from app.cache import cached, invalidate
 from app.extensions import db, get_redis
 from app.geo import parse_coordinates
+from app.jobs import enqueue
 from app.poi.hours import is_open
 from app.poi.index import CategoryInfo, PoiIndex
 from app.poi.models import Poi, PoiCategory, Sign
@@ -24,6 +26,7 @@ INDEX_NAME = "poi-index"
 WALK_M_PER_MIN = 75.0  # about 4.5 km/h, an unhurried walk
 SCAN_KEY = "poi:scans:"  # + sign code: scans not yet written to signs.scan_count
 SCAN_DIRTY = "poi:scans:dirty"  # set of codes with pending scans
+SCAN_FLUSH_DUE = "poi:scans:flush-scheduled"  # set for one interval after a flush job was enqueued
 
 DEFAULT_CATEGORIES = (
     # code, name, icon, sort
@@ -182,8 +185,22 @@ def count_scan(code: str) -> None:
         pipe.incr(SCAN_KEY + code)
         pipe.sadd(SCAN_DIRTY, code)
         pipe.execute()
+        _schedule_flush()
     except RedisError as exc:  # a lost count must never break the page
         log.warning("scan of %s not counted: %s", code, exc)
+
+
+def _schedule_flush() -> None:
+    """With rq workers, enqueue one flush job per POI_SCAN_FLUSH_INTERVAL_S at most (the first scan of a window).
+
+    Inline mode (the embedded default) has no workers and would write in the request: there, and during quiet
+    hours, `flask poi flush-scans` from cron does it.
+    """
+    interval = int(current_app.config.get("POI_SCAN_FLUSH_INTERVAL_S", 60))
+    if interval <= 0 or current_app.config.get("JOBS_MODE") != "rq":
+        return
+    if get_redis().set(SCAN_FLUSH_DUE, 1, nx=True, ex=interval):
+        enqueue("app.poi.tasks.flush_scans_job", job_id="poi-flush-scans")
 
 
 def pending_scans(code: str) -> int:

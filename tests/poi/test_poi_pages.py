@@ -182,3 +182,18 @@ def test_bad_nearby_parameters_get_400_with_a_message(client, categories, query,
     assert response.status_code == 400
     body = response.get_json()
     assert body["error"] == "bad_request" and message in body["message"]
+
+
+def test_with_rq_workers_the_first_scan_of_a_window_schedules_one_flush_job(app, client, run_jobs, demo):
+    if app.config["JOBS_MODE"] != "rq":
+        pytest.skip("inline jobs: scans are flushed by `flask poi flush-scans` (cron), not from a request")
+    for _ in range(3):
+        client.get("/s/DEMO01")
+    assert sign().scan_count == 0
+    run_jobs()
+    db.session.expire_all()
+    assert sign().scan_count == 3 and pending_scans("DEMO01") == 0
+    client.get("/s/DEMO01")  # same window: no second job, the count waits for the next flush
+    run_jobs()
+    db.session.expire_all()
+    assert sign().scan_count == 3 and pending_scans("DEMO01") == 1
