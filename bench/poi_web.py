@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--sign-cache-ttl", default="0", help="POI_SIGN_CACHE_TTL_S for the server")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -93,7 +94,8 @@ def main() -> None:
     prepare(url, redis_url, args.pois)
     (tmp / "bench_app.py").write_text(APP_MODULE, encoding="utf-8")
     env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": url, "REDIS_URL": redis_url,
-           "PYTHONPATH": f"{tmp}:{ROOT}", "JOBS_MODE": "inline", "POI_SCAN_FLUSH_INTERVAL_S": "0"}
+           "PYTHONPATH": f"{tmp}:{ROOT}", "JOBS_MODE": "inline", "POI_SCAN_FLUSH_INTERVAL_S": "0",
+           "POI_SIGN_CACHE_TTL_S": args.sign_cache_ttl}
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     cmd = [gunicorn, "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads), "--preload",
            "-b", f"127.0.0.1:{args.port}", "--log-level", "warning", "bench_app:app"]
@@ -111,7 +113,8 @@ def main() -> None:
             urllib.request.urlopen(f"{base}/s/DEMO01", timeout=30).read()
         print(f"/s/<code> under gunicorn, {time.strftime('%Y-%m-%d %H:%M')} UTC, {url.split(':')[0]}, "
               f"{args.pois + 330:,} POIs, gthread {args.workers}x{args.threads}, wrk -c{args.connections} "
-              f"{args.seconds}s, page {len(page):,} bytes, load average {os.getloadavg()[0]:.1f}")
+              f"{args.seconds}s, POI_SIGN_CACHE_TTL_S={args.sign_cache_ttl}, page {len(page):,} bytes, "
+              f"load average {os.getloadavg()[0]:.1f}")
         hello_rate, hello_p99 = wrk(f"{base}/bench/hello", args.seconds, args.connections)
         sign_rate, sign_p99 = wrk(f"{base}/s/DEMO01", args.seconds, args.connections)
         print(f"hello world: {hello_rate:,.0f} req/s, p99 {hello_p99}")

@@ -84,6 +84,7 @@ class PoiIndex:
     category_pos: np.ndarray  # int32: position of the POI's category in `categories`
     categories: list[CategoryInfo]
     trees: dict[str | None, tuple[cKDTree, np.ndarray]] = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)  # answers derived from this copy (services.nearest_by_category)
 
     @classmethod
     def build(cls, ids, category_ids, lat, lng, categories: list[CategoryInfo]) -> PoiIndex:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlencode
 
 from app.geo import from_wgs84
@@ -14,6 +15,7 @@ def _c(value: float) -> str:
     return f"{value:.6f}"
 
 
+@functools.lru_cache(maxsize=8192)  # the same sign shows the same links to every scan; encoding them costs
 def navigation_links(lat: float, lng: float, name: str, origin: tuple[float, float, str] | None = None,
                      tencent_referer: str = APP_NAME) -> dict[str, str]:
     """{"tencent", "amap", "baidu"} URLs for walking to WGS-84 (lat, lng); `origin` (lat, lng, name) is the start."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
 from app.geo import InvalidCoordinates, UnknownCRS, normalize_crs, parse_coordinates, to_wgs84
@@ -12,11 +14,13 @@ from app.poi.services import (
     get_active_sign,
     nearest_by_category,
     nearest_pois,
+    page_memo,
 )
 
 bp = Blueprint("poi", __name__)
 
 MAX_LIMIT = 50
+PAGE_MEMO_MAX = 2000  # rendered sign pages kept per process (about 25 KB each)
 
 
 def format_distance(metres: float) -> str:
@@ -31,6 +35,25 @@ def _nav(poi, origin) -> dict[str, str]:
                             tencent_referer=current_app.config.get("POI_TENCENT_MAP_REFERER") or "百姓城管")
 
 
+def _sign_html(sign) -> str:
+    """The rendered page of a sign, rendered at most once a minute per process (open-now moves by the minute).
+
+    Kept on the current index's memo, so an import or refresh_index() drops it with the index; the key holds
+    everything of the sign the page shows, so a relabelled or moved sign renders afresh.
+    """
+    pages = page_memo()
+    key = (sign.code, sign.label, sign.lat, sign.lng, int(time.time() // 60))
+    html = pages.get(key)
+    if html is None:
+        origin = (sign.lat, sign.lng, sign.label)
+        groups = [(cat, [(p, _nav(p, origin)) for p in pois]) for cat, pois in nearest_by_category(sign.lat, sign.lng)]
+        html = render_template("poi/sign.html", sign=sign, groups=groups, distance=format_distance)
+        if len(pages) >= PAGE_MEMO_MAX:
+            pages.clear()
+        pages[key] = html
+    return html
+
+
 @bp.get("/s/<code>")
 def sign_page(code: str):
     """A sign's page: per category the nearest three with distance, walking time, hours, marks and navigation."""
@@ -38,11 +61,7 @@ def sign_page(code: str):
     if sign is None:
         return render_template("poi/not_found.html", code=code), 404
     count_scan(sign.code)
-    origin = (sign.lat, sign.lng, sign.label)
-    groups = [(cat, [(p, _nav(p, origin)) for p in pois]) for cat, pois in nearest_by_category(sign.lat, sign.lng)]
-    response = current_app.make_response(
-        render_template("poi/sign.html", sign=sign, groups=groups, distance=format_distance)
-    )
+    response = current_app.make_response(_sign_html(sign))
     response.headers["Cache-Control"] = "no-cache"  # every scan must reach us to be counted; hours change
     return response
 

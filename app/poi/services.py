@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -23,6 +25,9 @@ from app.poi.models import Poi, PoiCategory, Sign
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "poi-index"
+SIGNS_NAME = "poi-signs"
+NEARBY_MEMO_TTL_S = 60.0  # a sign page's POIs are recomputed at least this often even without a change
+NEARBY_MEMO_MAX = 10_000
 WALK_M_PER_MIN = 75.0  # about 4.5 km/h, an unhurried walk
 SCAN_KEY = "poi:scans:"  # + sign code: scans not yet written to signs.scan_count
 SCAN_DIRTY = "poi:scans:dirty"  # set of codes with pending scans
@@ -61,6 +66,7 @@ class NearbyPoi:
     fee: str | None
     spaces: int | None
     phone: str | None
+    hours: list | None = field(default=None, repr=False, compare=False)  # parsed opening hours (hours.py)
 
     @property
     def walk_minutes(self) -> int:
@@ -138,7 +144,7 @@ def _details(hits, index: PoiIndex, at: datetime | None) -> list[NearbyPoi]:
                 category_icon=cat.icon if cat else "", distance_m=hit.distance_m, lat=poi.lat, lng=poi.lng,
                 address=poi.address, opening_hours=poi.opening_hours,
                 open_now=is_open(poi.opening_hours_parsed, at), accessible=poi.accessible, baby_room=poi.baby_room,
-                fee=poi.fee, spaces=poi.spaces, phone=poi.phone,
+                fee=poi.fee, spaces=poi.spaces, phone=poi.phone, hours=poi.opening_hours_parsed,
             )
         )
     return out
@@ -160,22 +166,91 @@ def nearest_pois(lat: float, lng: float, category: str | None = None, k: int = 5
 
 def nearest_by_category(lat: float, lng: float, k: int = 3,
                         at: datetime | None = None) -> list[tuple[CategoryInfo, list[NearbyPoi]]]:
-    """For each active category (display order), its k nearest POIs; one detail query for all of them."""
+    """For each active category (display order), its k nearest POIs; one detail query for all of them.
+
+    A sign's answer is the same for every scan until the POIs change, so it is memoised on the index object itself
+    (a new index, after any import or refresh_index(), starts empty) for at most NEARBY_MEMO_TTL_S; open_now is
+    recomputed on every call.
+    """
     lat, lng = parse_coordinates(lat, lng)
     index = poi_index()
-    per_category = [(cat, index.nearest(lat, lng, category=cat.code, k=k)) for cat in index.categories]
-    details = {p.id: p for p in _details([h for _, hits in per_category for h in hits], index, at)}
-    return [(cat, [details[h.poi_id] for h in hits if h.poi_id in details]) for cat, hits in per_category]
+    key = (lat, lng, k)
+    memo = index.memo.get(key)
+    if memo is None or time.monotonic() - memo[0] > NEARBY_MEMO_TTL_S:
+        per_category = [(cat, index.nearest(lat, lng, category=cat.code, k=k)) for cat in index.categories]
+        details = {p.id: p for p in _details([h for _, hits in per_category for h in hits], index, at)}
+        groups = [(cat, [details[h.poi_id] for h in hits if h.poi_id in details]) for cat, hits in per_category]
+        if len(index.memo) >= NEARBY_MEMO_MAX:
+            index.memo.clear()
+        index.memo[key] = memo = (time.monotonic(), groups)
+    return [(cat, [replace(p, open_now=is_open(p.hours, at)) for p in pois]) for cat, pois in memo[1]]
 
 
 # ------------------------------------------------------------------------------------------------ signs and scans
 
 
-def get_active_sign(code: str) -> Sign | None:
-    """The active sign with this code, or None (unknown or retired)."""
+def page_memo() -> dict:
+    """A dict for answers derived from the current index (emptied whenever the index is rebuilt)."""
+    return poi_index().memo.setdefault("pages", {})
+
+
+@dataclass(frozen=True)
+class SignView:
+    """What the sign page needs of a sign (read as plain columns: cheaper than an ORM object per scan)."""
+
+    id: int
+    code: str
+    label: str
+    lat: float
+    lng: float
+
+
+_SIGN_COLUMNS = (Sign.id, Sign.code, Sign.label, Sign.lat, Sign.lng)
+
+
+class SignTable:
+    """This process's copy of the active signs, reloaded (one SELECT) when older than POI_SIGN_CACHE_TTL_S."""
+
+    def __init__(self) -> None:
+        self.by_code: dict[str, SignView] = {}
+        self.loaded_at = -math.inf
+        self.lock = threading.Lock()
+
+    def get(self, code: str, ttl: float) -> SignView | None:
+        """The active sign with this code; a code not in the copy is looked up directly (new signs work at once)."""
+        if time.monotonic() - self.loaded_at > ttl:
+            with self.lock:
+                if time.monotonic() - self.loaded_at > ttl:
+                    rows = db.session.execute(select(*_SIGN_COLUMNS).where(Sign.active.is_(True))).all()
+                    self.by_code = {r.code: SignView(*r) for r in rows}
+                    self.loaded_at = time.monotonic()
+        view = self.by_code.get(code)
+        if view is None:
+            stmt = select(*_SIGN_COLUMNS).where(Sign.code == code, Sign.active.is_(True))
+            row = db.session.execute(stmt).first()
+            view = SignView(*row) if row else None
+        return view
+
+
+def get_active_sign(code: str) -> SignView | None:
+    """The active sign with this code, or None (unknown or retired).
+
+    With POI_SIGN_CACHE_TTL_S > 0 signs come from a per-process copy: a retired or edited sign may show its old
+    state for up to that many seconds, unless whoever edits signs calls refresh_signs() after the commit.
+    """
     if not code or len(code) > 16:
         return None
-    return db.session.scalar(select(Sign).where(Sign.code == code, Sign.active.is_(True)))
+    ttl = float(current_app.config.get("POI_SIGN_CACHE_TTL_S", 0))
+    if ttl > 0:
+        return cached(SIGNS_NAME, SignTable).get(code, ttl)
+    stmt = select(*_SIGN_COLUMNS).where(Sign.code == code, Sign.active.is_(True))
+    row = db.session.execute(stmt).first()
+    return SignView(*row) if row else None
+
+
+def refresh_signs() -> None:
+    """Tell every process the signs changed (call after the commit that created, edited or retired a sign)."""
+    invalidate(SIGNS_NAME)
 
 
 def count_scan(code: str) -> None:

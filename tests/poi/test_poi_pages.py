@@ -197,3 +197,32 @@ def test_with_rq_workers_the_first_scan_of_a_window_schedules_one_flush_job(app,
     run_jobs()
     db.session.expire_all()
     assert sign().scan_count == 3 and pending_scans("DEMO01") == 1
+
+
+def test_with_a_sign_cache_a_retired_sign_stays_until_refresh_and_a_new_sign_works_at_once(app, client, demo):
+    from app.poi.services import refresh_signs
+
+    app.config["POI_SIGN_CACHE_TTL_S"] = 60
+    assert client.get("/s/DEMO01").status_code == 200
+    sign().active = False
+    db.session.add(Sign(code="NEW01", label="新标牌", lat=29.57, lng=106.53, raw_lat=29.57, raw_lng=106.53,
+                        raw_crs="wgs84", active=True, scan_count=0))
+    db.session.commit()
+    assert client.get("/s/NEW01").status_code == 200  # not in the copy: looked up directly
+    assert client.get("/s/DEMO01").status_code == 200  # the copy is up to 60 s old
+    refresh_signs()
+    assert client.get("/s/DEMO01").status_code == 404
+    app.config["POI_SIGN_CACHE_TTL_S"] = 0
+    assert client.get("/s/NEW01").status_code == 200
+
+
+def test_a_sign_page_is_rendered_once_per_minute_and_again_after_the_pois_change(client, demo):
+    from app.poi.importer import import_pois
+
+    first = client.get("/s/DEMO01").get_data(as_text=True)
+    assert client.get("/s/DEMO01").get_data(as_text=True) == first
+    s = sign()
+    import_pois(f"external_id,name,category,lat,lng\nZ1,紧挨着的公厕,toilet,{s.lat + 0.00001},{s.lng}\n")
+    html = client.get("/s/DEMO01").get_data(as_text=True)
+    toilets = html.split('data-category="toilet"')[1].split("</section>")[0]
+    assert "紧挨着的公厕" in toilets.split("</li>")[0]
