@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from geopy.distance import geodesic
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from app import create_app
@@ -201,3 +203,33 @@ def test_the_index_is_built_once_and_reused_between_changes(categories):
     assert poi_index() is first
     refresh_index()
     assert poi_index() is not first
+
+
+coordinate = st.tuples(st.floats(-89.9, 89.9), st.floats(-180, 180))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    points=st.lists(coordinate, min_size=1, max_size=40),
+    duplicates=st.integers(0, 5),
+    query=coordinate,
+    k=st.integers(1, 8),
+    within=st.one_of(st.none(), st.floats(1, 5_000_000)),
+)
+def test_anywhere_on_earth_with_ties_the_index_agrees_with_brute_force(points, duplicates, query, k, within):
+    points = points + points[:duplicates]  # exact duplicates: ties broken by id
+    lats = np.array([p[0] for p in points])
+    lngs = np.array([p[1] for p in points])
+    ids = np.arange(len(points)) * 3 + 1
+    cats = np.ones(len(points), dtype=int)
+    index = PoiIndex.build(ids, cats, lats, lngs, CATS)
+    hits = index.nearest(query[0], query[1], k=k, within_m=within)
+    want = brute_force(geopy_distances(query[0], query[1], lats, lngs), ids, ["toilet"] * len(points), None, k,
+                       within)
+    assert [h.poi_id for h in hits] == [pid for _, pid in want]
+
+
+def test_nearest_pois_within_a_radius_returns_only_what_is_inside(categories):
+    import_pois(_csv([("A", "近", "toilet", 29.6, 106.55), ("B", "远", "toilet", 29.61, 106.55)]))
+    assert [p.name for p in nearest_pois(29.6, 106.55, within_m=500)] == ["近"]
+    assert [p.name for p in nearest_pois(29.6, 106.55, within_m=5000)] == ["近", "远"]
