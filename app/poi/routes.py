@@ -42,15 +42,16 @@ def _sign_html(sign) -> str:
     everything of the sign the page shows, so a relabelled or moved sign renders afresh.
     """
     pages = page_memo()
-    key = (sign.code, sign.label, sign.lat, sign.lng, int(time.time() // 60))
-    html = pages.get(key)
-    if html is None:
-        origin = (sign.lat, sign.lng, sign.label)
-        groups = [(cat, [(p, _nav(p, origin)) for p in pois]) for cat, pois in nearest_by_category(sign.lat, sign.lng)]
-        html = render_template("poi/sign.html", sign=sign, groups=groups, distance=format_distance)
-        if len(pages) >= PAGE_MEMO_MAX:
-            pages.clear()
-        pages[key] = html
+    version = (sign.label, sign.lat, sign.lng, int(time.time() // 60))
+    kept = pages.get(sign.code)  # one entry per sign: memory is bounded by the signs actually scanned
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    origin = (sign.lat, sign.lng, sign.label)
+    groups = [(cat, [(p, _nav(p, origin)) for p in pois]) for cat, pois in nearest_by_category(sign.lat, sign.lng)]
+    html = render_template("poi/sign.html", sign=sign, groups=groups, distance=format_distance)
+    if len(pages) >= PAGE_MEMO_MAX:
+        pages.clear()
+    pages[sign.code] = (version, html)
     return html
 
 
