@@ -3,6 +3,7 @@
     DATABASE_URL=postgresql://postgres@127.0.0.1/baixing_poi REDIS_URL=redis://127.0.0.1:6379/3 \
         /work/venv/bin/python bench/poi_web.py [--pois 20000] [--workers 2] [--threads 4] [--seconds 10]
 
+`--in-process` measures the per-request cost through Flask's test client instead.
 Needs `wrk` (apt-get install wrk). Without DATABASE_URL it uses a SQLite file (whose BEGIN IMMEDIATE per request
 serialises readers: expect less). WARNING: with DATABASE_URL set it drops and recreates every table there.
 """
@@ -65,6 +66,25 @@ def prepare(url: str, redis_url: str, n: int) -> None:
         db.engine.dispose()
 
 
+def in_process(url: str, redis_url: str, ttl: str, n: int = 500) -> None:
+    """Per-request cost through Flask's test client (no HTTP server, no load generator sharing the CPU)."""
+    from app import create_app
+
+    app = create_app({"APP_ENV": "development", "DATABASE_URL": url, "REDIS_URL": redis_url,
+                      "POI_SIGN_CACHE_TTL_S": float(ttl), "POI_SCAN_FLUSH_INTERVAL_S": 0})
+    app.add_url_rule("/bench/hello", "bench_hello", lambda: "hello")
+    client = app.test_client()
+    costs = {}
+    for path in ("/bench/hello", "/s/DEMO01"):
+        client.get(path)
+        t = time.perf_counter()
+        for _ in range(n):
+            client.get(path)
+        costs[path] = (time.perf_counter() - t) / n * 1000
+    print(f"in process (test client, {n} requests): hello {costs['/bench/hello']:.2f} ms, /s/DEMO01 "
+          f"{costs['/s/DEMO01']:.2f} ms ({costs['/s/DEMO01'] / costs['/bench/hello']:.2f}x)")
+
+
 def wrk(url: str, seconds: int, connections: int) -> tuple[float, str]:
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
                          capture_output=True, text=True, check=True).stdout
@@ -85,13 +105,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--sign-cache-ttl", default="0", help="POI_SIGN_CACHE_TTL_S for the server")
+    parser.add_argument("--in-process", action="store_true", help="only the per-request cost via the test client")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
+    if not args.in_process and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     tmp = Path(tempfile.mkdtemp())
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
     redis_url = os.environ.get("REDIS_URL", "")
     prepare(url, redis_url, args.pois)
+    if args.in_process:
+        in_process(url, redis_url, args.sign_cache_ttl)
+        return
     (tmp / "bench_app.py").write_text(APP_MODULE, encoding="utf-8")
     env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": url, "REDIS_URL": redis_url,
            "PYTHONPATH": f"{tmp}:{ROOT}", "JOBS_MODE": "inline", "POI_SCAN_FLUSH_INTERVAL_S": "0",
