@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
-from app.geo import InvalidCoordinates, UnknownCRS, normalize_crs, parse_coordinates, to_wgs84
+from app.geo import InvalidCoordinates, UnknownCRS, from_wgs84, normalize_crs, parse_coordinates, to_wgs84
 from app.poi.nav import navigation_links
 from app.poi.services import (
     UnknownPoiCategory,
@@ -35,7 +35,12 @@ def _nav(poi, origin) -> dict[str, str]:
                             tencent_referer=current_app.config.get("POI_TENCENT_MAP_REFERER") or "百姓城管")
 
 
-def _sign_html(sign) -> str:
+def _jssdk_signer():
+    """The WeChat JS-SDK signer the bot package registers, if any: callable(url) -> wx.config fields or None."""
+    return current_app.extensions.get("wechat_jssdk_signer")
+
+
+def _sign_html(sign, wechat: bool) -> str:
     """The rendered page of a sign, rendered at most once a minute per process (open-now moves by the minute).
 
     Kept on the current index's memo, so an import or refresh_index() drops it with the index; the key holds
@@ -43,15 +48,17 @@ def _sign_html(sign) -> str:
     """
     pages = page_memo()
     version = (sign.label, sign.lat, sign.lng, int(time.time() // 60))
-    kept = pages.get(sign.code)  # one entry per sign: memory is bounded by the signs actually scanned
+    kept = pages.get((sign.code, wechat))  # one entry per sign (and browser kind): bounded by the signs scanned
     if kept is not None and kept[0] == version:
         return kept[1]
     origin = (sign.lat, sign.lng, sign.label)
     groups = [(cat, [(p, _nav(p, origin)) for p in pois]) for cat, pois in nearest_by_category(sign.lat, sign.lng)]
-    html = render_template("poi/sign.html", sign=sign, groups=groups, distance=format_distance)
+    gcj = {p.id: from_wgs84(p.lat, p.lng, "gcj02") for _, pois in groups for p, _ in pois}
+    html = render_template("poi/sign.html", sign=sign, groups=groups, distance=format_distance, wechat=wechat,
+                           gcj=gcj)
     if len(pages) >= PAGE_MEMO_MAX:
         pages.clear()
-    pages[sign.code] = (version, html)
+    pages[(sign.code, wechat)] = (version, html)
     return html
 
 
@@ -62,9 +69,27 @@ def sign_page(code: str):
     if sign is None:
         return render_template("poi/not_found.html", code=code), 404
     count_scan(sign.code)
-    response = current_app.make_response(_sign_html(sign))
+    # Inside WeChat, with a JS-SDK signer registered, 「导航」 also opens WeChat's own map (wx.openLocation).
+    wechat = "MicroMessenger" in request.headers.get("User-Agent", "") and _jssdk_signer() is not None
+    response = current_app.make_response(_sign_html(sign, wechat))
     response.headers["Cache-Control"] = "no-cache"  # every scan must reach us to be counted; hours change
     return response
+
+
+@bp.get("/api/poi/jssdk-config")
+def jssdk_config():
+    """wx.config fields for the page at ?url= (signed by the bot package's signer); 404 when WeChat is not set up."""
+    signer = _jssdk_signer()
+    url = request.args.get("url", "")
+    base = current_app.config["PUBLIC_BASE_URL"]
+    if signer is None:
+        abort(404, description="未配置微信 JS-SDK")
+    if not url.startswith(base + "/s/"):
+        abort(400, description="url 必须是本站标牌页面的地址")
+    fields = signer(url.split("#")[0])
+    if not fields:
+        abort(503, description="微信 JS-SDK 暂不可用")
+    return jsonify(fields)
 
 
 def _bad(message: str):
