@@ -83,6 +83,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "JOB_TIMEOUT_S": _int("JOB_TIMEOUT_S", 120),
         # How often a worker looks for jobs abandoned by a dead worker (they are retried: every job has a Retry).
         "RQ_MAINTENANCE_INTERVAL_S": _int("RQ_MAINTENANCE_INTERVAL_S", 60),
+        # Tencent Maps URI API asks for the caller's registered app name ("referer") in navigation links.
+        "POI_TENCENT_MAP_REFERER": _env("POI_TENCENT_MAP_REFERER", "百姓城管"),
+        # With rq workers, QR-sign scans counted in Redis are written to the database at most this often (0: never;
+        # then only `flask poi flush-scans`).
+        "POI_SCAN_FLUSH_INTERVAL_S": _int("POI_SCAN_FLUSH_INTERVAL_S", 60),
+        # Sign pages read signs from a per-process copy at most this old (0: a database read per scan).
+        "POI_SIGN_CACHE_TTL_S": _float("POI_SIGN_CACHE_TTL_S", 0.0),
         "WECHAT_TOKEN": secret("WECHAT_TOKEN", "dev-wechat-token"),
         "WECHAT_APP_ID": _env("WECHAT_APP_ID", "wxdevappid0000000" if dev else None),
         "WECHAT_APP_SECRET": secret("WECHAT_APP_SECRET", "dev-wechat-secret"),
