@@ -428,7 +428,7 @@ def _lock_redemption(code: str) -> Redemption:
     redemption = db.session.scalar(
         select(Redemption)
         .where(Redemption.code == normalize_code(code))
-        .with_for_update()
+        .with_for_update(of=Redemption)  # not the joined reward row: lock order stays account → redemption → reward
         .execution_options(populate_existing=True)
     )
     if redemption is None:
