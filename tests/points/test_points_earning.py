@@ -78,7 +78,8 @@ def test_the_daily_cap_limits_a_citizens_awards_and_records_the_capped_case(app)
     assert balance_of(citizen_id) == 25
     capped = entries()[-1]
     assert (capped.amount, capped.note) == (0, "已达今日积分上限")
-    assert db.session.scalar(select(func.count()).select_from(OutboxEvent).where(OutboxEvent.name == "PointsAwarded")) == 3
+    told = select(func.count()).select_from(OutboxEvent).where(OutboxEvent.name == "PointsAwarded")
+    assert db.session.scalar(told) == 3
 
 
 def test_the_daily_cap_starts_again_the_next_local_day(app):
