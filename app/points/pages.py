@@ -123,8 +123,11 @@ def redemption_qr(code: str):
         abort(404, description="没有这个兑换码")
     if redemption.citizen_id != g.citizen_id:
         abort(403, description="这不是你的兑换码")
-    return Response(qr_svg(pickup_url(redemption.code)), mimetype="image/svg+xml",
-                    headers={"Cache-Control": "private, max-age=3600"})
+    return Response(
+        qr_svg(pickup_url(redemption.code)),
+        mimetype="image/svg+xml",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
 
 
 @pages_bp.route("/points/staff/pickup", methods=["GET", "POST"])
@@ -147,5 +150,4 @@ def staff_pickup():
             citizen = db.session.scalar(select(Citizen).where(Citizen.id == redemption.citizen_id))
         except RedemptionNotFound as exc:
             error = exc.message
-    return render_template("points/staff_pickup.html", code=code, redemption=redemption, citizen=citizen,
-                           error=error)
+    return render_template("points/staff_pickup.html", code=code, redemption=redemption, citizen=citizen, error=error)

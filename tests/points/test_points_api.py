@@ -80,8 +80,9 @@ def test_redeeming_answers_201_and_a_replay_answers_the_same_marked_replayed(app
         (50, 0, None, {"Idempotency-Key": "k" * 20}, 409, "out_of_stock"),
     ],
 )
-def test_bad_redemption_requests_get_clear_refusals(app, client, funded, reward, points, stock, body, headers, status,
-                                                    error):
+def test_bad_redemption_requests_get_clear_refusals(
+    app, client, funded, reward, points, stock, body, headers, status, error
+):
     citizen_id, reward_id = funded(points), reward(cost=10, stock=stock)
     sign_in(client, citizen_id)
     payload = {"reward_id": reward_id} if body is None else body
@@ -108,8 +109,7 @@ def test_a_reused_key_for_another_reward_is_422(app, client, funded, reward):
 def test_a_form_post_cannot_redeem_or_cancel_cross_site(app, client, funded, reward):
     citizen_id, reward_id = funded(50), reward()
     sign_in(client, citizen_id)
-    response = client.post("/api/points/redemptions", data={"reward_id": reward_id},
-                           headers={"Idempotency-Key": key()})
+    response = client.post("/api/points/redemptions", data={"reward_id": reward_id}, headers={"Idempotency-Key": key()})
     assert response.status_code == 400 and "JSON" in response.get_json()["message"]
     assert balance_of(citizen_id) == 50
 

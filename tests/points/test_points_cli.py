@@ -38,7 +38,12 @@ def test_rewards_create_adds_a_reward_and_refuses_bad_values(app, runner):
     assert result.exit_code == 0, result.output
     reward = db.session.scalar(select(Reward))
     assert (reward.name, reward.cost, reward.stock, reward.total_stock, reward.per_citizen_limit) == (
-        "公交一日票", 50, 20, 20, 1)
+        "公交一日票",
+        50,
+        20,
+        20,
+        1,
+    )
     bad = runner.invoke(args=["rewards", "create", "坏奖品", "--cost", "0", "--stock", "1"])
     assert bad.exit_code == 1 and "所需积分必须大于 0" in bad.output
 

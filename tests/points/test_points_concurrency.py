@@ -48,9 +48,7 @@ def test_fifty_citizens_racing_for_a_stock_of_ten_get_exactly_ten(app, funded, r
     assert_reconciles()
 
 
-def test_one_citizen_with_points_for_three_firing_twenty_redemptions_gets_three(
-    app, funded, reward, concurrently
-):
+def test_one_citizen_with_points_for_three_firing_twenty_redemptions_gets_three(app, funded, reward, concurrently):
     citizen_id = funded(35)
     reward_id = reward(cost=10, stock=100)
 

@@ -66,8 +66,11 @@ def test_a_refused_redemption_is_explained_on_the_shop_page(app, client, funded,
     sign_in(client, citizen_id)
     shop = client.get("/points/rewards").get_data(as_text=True)
     assert "积分不足</button>" in shop
-    response = client.post(f"/points/rewards/{reward_id}/redeem",
-                           data={"csrf_token": csrf_of(shop), "idempotency_key": key()}, follow_redirects=True)
+    response = client.post(
+        f"/points/rewards/{reward_id}/redeem",
+        data={"csrf_token": csrf_of(shop), "idempotency_key": key()},
+        follow_redirects=True,
+    )
     assert "积分不足：需要 10 分，当前 5 分" in response.get_data(as_text=True)
 
 
@@ -76,8 +79,9 @@ def test_cancelling_from_my_redemptions_returns_the_points(app, client, funded, 
     code = redeem(citizen_id, reward(cost=10), key()).redemption.code
     sign_in(client, citizen_id)
     page = client.get("/points/redemptions").get_data(as_text=True)
-    response = client.post(f"/points/redemptions/{code}/cancel", data={"csrf_token": csrf_of(page)},
-                           follow_redirects=True)
+    response = client.post(
+        f"/points/redemptions/{code}/cancel", data={"csrf_token": csrf_of(page)}, follow_redirects=True
+    )
     assert "已取消兑换，积分已退回" in response.get_data(as_text=True)
     assert balance_of(citizen_id) == 10
 
@@ -87,11 +91,13 @@ def test_staff_look_up_and_collect_a_code_on_the_pickup_page(app, client, funded
     sign_in_staff(client, staff.id)
     page = client.get(f"/points/staff/pickup?code={code[:5].lower()}-{code[5:]}").get_data(as_text=True)
     assert "环保购物袋" in page and "待领取" in page and "确认核销" in page
-    done = client.post("/points/staff/pickup", data={"csrf_token": csrf_of(page), "code": code},
-                       follow_redirects=True).get_data(as_text=True)
+    done = client.post(
+        "/points/staff/pickup", data={"csrf_token": csrf_of(page), "code": code}, follow_redirects=True
+    ).get_data(as_text=True)
     assert "核销成功" in done and '<td id="status">已领取</td>' in done
-    again = client.post("/points/staff/pickup", data={"csrf_token": csrf_of(page), "code": code},
-                        follow_redirects=True).get_data(as_text=True)
+    again = client.post(
+        "/points/staff/pickup", data={"csrf_token": csrf_of(page), "code": code}, follow_redirects=True
+    ).get_data(as_text=True)
     assert "该兑换码已领取过" in again
     unknown = client.get("/points/staff/pickup?code=ZZZZZ-ZZZZZ").get_data(as_text=True)
     assert "没有这个兑换码" in unknown
