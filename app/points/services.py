@@ -158,7 +158,6 @@ def _post(
             shortfall=shortfall,
         )
     )
-    db.session.flush()
     return balance
 
 
@@ -207,7 +206,8 @@ def award_points_for(evt: ReportVerified, now: datetime | None = None) -> int:
     key = f"award:report:{evt.report_id}"
     _ensure_account(evt.citizen_id)
     account = _lock_account(evt.citizen_id)
-    if _entry(key) is not None or _entry(f"reversal:report:{evt.report_id}") is not None:
+    decided = select(PointsEntry.id).where(PointsEntry.idempotency_key.in_((key, f"reversal:report:{evt.report_id}")))
+    if db.session.scalar(decided.limit(1)) is not None:
         return 0
     rule = award_rule(evt.category)
     wanted = rule.duplicate if evt.duplicate_of else rule.valid
@@ -345,6 +345,17 @@ def redeem(citizen_id: int, reward_id: int, idempotency_key: str | None, now: da
     key = check_idempotency_key(idempotency_key)
     fingerprint = hashlib.sha256(f"redeem|{int(reward_id)}".encode()).hexdigest()
     now = now or utcnow()
+    for _ in range(5):
+        try:
+            return _redeem_once(citizen_id, reward_id, key, fingerprint, now)
+        except IntegrityError as exc:
+            # A pickup code drawn twice (about 1 in 2**49 per pair): draw again in a new transaction.
+            if "uq_redemptions_code" not in str(exc.orig) and "redemptions.code" not in str(exc.orig):
+                raise
+    raise RuntimeError("could not allocate a unique pickup code")
+
+
+def _redeem_once(citizen_id: int, reward_id: int, key: str, fingerprint: str, now: datetime) -> RedeemResult:
     try:
         account = _lock_account(citizen_id)
         existing = db.session.scalar(
@@ -374,15 +385,6 @@ def redeem(citizen_id: int, reward_id: int, idempotency_key: str | None, now: da
         if account is None or account.balance < reward.cost:
             have = account.balance if account else 0
             raise InsufficientPoints(f"积分不足：需要 {reward.cost} 分，当前 {have} 分")
-        taken = db.session.execute(
-            update(Reward)
-            .where(Reward.id == reward.id, Reward.stock >= 1)
-            .values(stock=Reward.stock - 1)
-            .returning(Reward.stock)
-            .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        if taken is None:
-            raise OutOfStock(f"「{reward.name}」已经兑完了")
         balance = _post(
             account.id,
             -reward.cost,
@@ -392,7 +394,19 @@ def redeem(citizen_id: int, reward_id: int, idempotency_key: str | None, now: da
             note=reward.name,
             actor=f"citizen:{citizen_id}",
         )
-        redemption = _insert_redemption(
+        # The shared reward row is taken last, so its lock is held only for the final inserts and the commit.
+        taken = db.session.execute(
+            update(Reward)
+            .where(Reward.id == reward.id, Reward.stock >= 1)
+            .values(stock=Reward.stock - 1)
+            .returning(Reward.stock)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if taken is None:
+            raise OutOfStock(f"「{reward.name}」已经兑完了")
+        redemption = Redemption(
+            code=new_code(),
+            status="issued",
             citizen_id=citizen_id,
             reward_id=reward.id,
             cost=reward.cost,
@@ -402,26 +416,12 @@ def redeem(citizen_id: int, reward_id: int, idempotency_key: str | None, now: da
             expires_at=now + timedelta(days=current_app.config["POINTS_REDEMPTION_TTL_DAYS"]),
             created_at=now,
         )
+        db.session.add(redemption)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     return RedeemResult(redemption, False)
-
-
-def _insert_redemption(**values) -> Redemption:
-    """Insert with a fresh code; a (vanishingly rare) code collision retries inside a savepoint."""
-    for _ in range(5):
-        redemption = Redemption(code=new_code(), status="issued", **values)
-        try:
-            with db.session.begin_nested():
-                db.session.add(redemption)
-        except IntegrityError:
-            if db.session.scalar(select(Redemption.id).where(Redemption.code == redemption.code)) is None:
-                raise
-            continue
-        return redemption
-    raise RuntimeError("could not allocate a unique pickup code")
 
 
 def _lock_redemption(code: str) -> Redemption:
