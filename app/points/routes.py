@@ -6,7 +6,9 @@ from flask import Blueprint
 
 from app.points.api import api_bp
 from app.points.pages import pages_bp
+from app.points.staff_api import staff_api_bp
 
 bp = Blueprint("points", __name__)
 bp.register_blueprint(api_bp)
 bp.register_blueprint(pages_bp)
+bp.register_blueprint(staff_api_bp)
