@@ -140,3 +140,39 @@ def test_cancel_and_collect_racing_on_one_code_have_exactly_one_winner(app, fund
     assert final.status == statuses[0]
     assert balance_of(citizen_id) == (50 if final.status == "cancelled" else 40)
     assert_reconciles()
+
+
+def test_ten_concurrent_http_requests_with_one_key_get_ten_identical_answers(app, live_server, funded, reward):
+    import threading
+
+    import requests
+
+    citizen_id, reward_id = funded(100), reward(cost=10, stock=5)
+    db.session.commit()
+    cookie = app.session_interface.get_signing_serializer(app).dumps({"citizen_id": citizen_id})
+    same, barrier, answers = key(), threading.Barrier(10), []
+
+    def post():
+        barrier.wait()
+        r = requests.post(
+            f"{live_server}/api/points/redemptions",
+            json={"reward_id": reward_id},
+            headers={"Idempotency-Key": same},
+            cookies={app.config["SESSION_COOKIE_NAME"]: cookie},
+            timeout=30,
+        )
+        answers.append((r.status_code, r.headers.get("Idempotent-Replayed"), r.json()))
+
+    threads = [threading.Thread(target=post) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert [status for status, _, _ in answers] == [201] * 10
+    assert sorted(replayed for _, replayed, _ in answers) == ["false"] + ["true"] * 9
+    assert all(body == answers[0][2] for _, _, body in answers)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Redemption)) == 1
+    assert balance_of(citizen_id) == 90
+    assert_reconciles()
