@@ -176,3 +176,20 @@ def test_ten_concurrent_http_requests_with_one_key_get_ten_identical_answers(app
     assert db.session.scalar(select(func.count()).select_from(Redemption)) == 1
     assert balance_of(citizen_id) == 90
     assert_reconciles()
+
+
+def test_concurrent_awards_for_one_citizen_never_exceed_the_daily_cap(app, concurrently):
+    app.config["POINTS_DAILY_CAP"] = 25
+    citizen_id = factories.citizen().id
+
+    def award(i):
+        amount = award_points_for(verified(500 + i, citizen_id))
+        db.session.commit()
+        return amount
+
+    results = concurrently(8, award)
+
+    assert sum(results) == 25 and sorted(results) == [0] * 5 + [5, 10, 10], results
+    assert balance_of(citizen_id) == 25
+    assert db.session.scalar(select(func.count()).select_from(PointsEntry)) == 8
+    assert_reconciles()
