@@ -112,6 +112,16 @@ def test_a_citizen_session_is_not_enough_for_the_pickup_page(app, client, funded
     assert response.status_code == 302 and "/console" in response.headers["Location"]
 
 
+def scan_qr(png: bytes) -> str:
+    """What a phone would read from the QR image (OpenCV's detector)."""
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    return text
+
+
 def session_cookie(app, data: dict) -> dict:
     """A signed Flask session cookie, as the WeChat OAuth callback or the console login would set it."""
     value = app.session_interface.get_signing_serializer(app).dumps(data)
@@ -135,6 +145,8 @@ def test_a_citizen_redeems_in_the_shop_sees_the_code_and_staff_collect_it(
     code_text = page.locator(".code").first.inner_text()
     assert re.fullmatch(r"[2-9A-Z]{5}-[2-9A-Z]{5}", code_text)
     assert page.locator("img.qr").evaluate("img => img.complete && img.naturalWidth > 0")
+    scanned = scan_qr(page.locator("img.qr").screenshot())
+    assert scanned == f"{app.config['PUBLIC_BASE_URL']}/points/staff/pickup?code={code_text.replace('-', '')}"
     assert "兑换成功" in page.locator(".flash.ok").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "points_pickup_code_issued.png"), full_page=True)
