@@ -8,8 +8,8 @@ from sqlalchemy import or_, select, update
 
 from app.events import utcnow
 from app.extensions import db
+from app.points.errors import InvalidRequest, OutOfStock, RewardNotFound
 from app.points.models import Reward
-from app.points.services import InvalidRequest, OutOfStock, RewardNotFound
 
 
 def create_reward(

@@ -239,11 +239,11 @@ def test_the_database_refuses_a_negative_balance_or_stock_even_if_code_tried(app
 
 
 def test_a_pickup_code_drawn_twice_is_drawn_again_without_a_double_debit(app, funded, reward, monkeypatch):
-    from app.points import services
+    from app.points import redemptions
 
     citizen_id, reward_id = funded(30), reward(cost=10)
     draws = iter(["AAAAA22222", "AAAAA22222", "BBBBB33333"])
-    monkeypatch.setattr(services, "new_code", lambda: next(draws))
+    monkeypatch.setattr(redemptions, "new_code", lambda: next(draws))
     first = redeem(citizen_id, reward_id, key()).redemption.code
     second = redeem(citizen_id, reward_id, key()).redemption.code
     assert (first, second) == ("AAAAA22222", "BBBBB33333")
