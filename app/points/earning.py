@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.events import PointsAwarded, ReportInvalidated, ReportVerified, emit, utcnow
 from app.extensions import db
 from app.points.errors import IdempotencyConflict, InvalidRequest, UnknownCitizen
-from app.points.ledger import ensure_account, entry_by_key, lock_account, post
+from app.points.ledger import check_idempotency_key, ensure_account, entry_by_key, lock_account, post
 from app.points.models import PointsEntry
 
 
@@ -129,7 +129,7 @@ def grant_points(
         raise InvalidRequest("调整积分必须填写原因")
     if amount == 0:
         raise InvalidRequest("调整的积分不能为 0")
-    key = f"grant:{idempotency_key or uuid.uuid4().hex}"
+    key = f"grant:{check_idempotency_key(idempotency_key) if idempotency_key else uuid.uuid4().hex}"
     try:
         ensure_account(citizen_id)
         account = lock_account(citizen_id)

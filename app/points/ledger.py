@@ -6,14 +6,25 @@ transaction; the database refuses a negative balance (CHECK) and a reused entry 
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.events import utcnow
 from app.extensions import db
-from app.points.errors import InsufficientPoints
+from app.points.errors import InsufficientPoints, InvalidRequest
 from app.points.models import PointsAccount, PointsEntry
+
+IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_.:\-]{8,100}")
+
+
+def check_idempotency_key(key: str | None) -> str:
+    """The key as given, or InvalidRequest when it is missing or malformed."""
+    if not key or not IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise InvalidRequest("需要 Idempotency-Key（8–100 位字母、数字或 _ . : -）")
+    return key
 
 
 def ensure_account(citizen_id: int) -> None:

@@ -23,7 +23,6 @@ from app.points.errors import (
     AlreadyCollected,
     IdempotencyConflict,
     InsufficientPoints,
-    InvalidRequest,
     NotYourRedemption,
     OutOfStock,
     OverLimit,
@@ -32,13 +31,12 @@ from app.points.errors import (
     RewardNotFound,
     RewardUnavailable,
 )
-from app.points.ledger import lock_account, post
+from app.points.ledger import check_idempotency_key, lock_account, post
 from app.points.models import HOLDING_STATUSES, Redemption, Reward
 
 # Pickup codes: 10 characters from an alphabet without look-alikes (0/O, 1/I/L): 31**10 ≈ 2**49.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 10
-IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{8,100}$")
 
 
 @dataclass(frozen=True)
@@ -57,13 +55,6 @@ def new_code() -> str:
 def normalize_code(code: str) -> str:
     """What staff or citizens type: case and separators do not matter."""
     return re.sub(r"[\s\-]", "", code or "").upper()
-
-
-def check_idempotency_key(key: str | None) -> str:
-    """The key as given, or InvalidRequest when it is missing or malformed."""
-    if not key or not IDEMPOTENCY_KEY_RE.match(key):
-        raise InvalidRequest("需要 Idempotency-Key（8–100 位字母、数字或 _ . : -）")
-    return key
 
 
 def check_available(reward: Reward, now: datetime) -> None:

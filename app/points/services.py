@@ -30,11 +30,11 @@ from app.points.errors import (
     RewardUnavailable,
     UnknownCitizen,
 )
+from app.points.ledger import check_idempotency_key
 from app.points.redemptions import (
     CODE_ALPHABET,
     RedeemResult,
     cancel_redemption,
-    check_idempotency_key,
     collect_redemption,
     expire_redemptions,
     find_redemption,

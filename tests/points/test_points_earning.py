@@ -192,3 +192,9 @@ def test_a_grant_repeated_with_its_key_has_one_effect_and_a_changed_one_is_refus
     assert balance_of(citizen_id) == 10
     with pytest.raises(IdempotencyConflict):
         grant_points(citizen_id, 20, "活动", actor="test", idempotency_key="event-2026-11")
+
+
+def test_a_grant_with_a_malformed_key_is_refused(app):
+    citizen_id = factories.citizen().id
+    with pytest.raises(InvalidRequest, match="Idempotency-Key"):
+        grant_points(citizen_id, 10, "活动", actor="test", idempotency_key="k" * 300)

@@ -85,7 +85,9 @@ def test_an_unknown_reward_is_refused(app, funded):
         redeem(funded(10), 999, key())
 
 
-@pytest.mark.parametrize("bad_key", [None, "", "short", "x" * 101, "含中文的请求编号abc", "spaces in key"])
+@pytest.mark.parametrize(
+    "bad_key", [None, "", "short", "x" * 101, "含中文的请求编号abc", "spaces in key", "trailing-newline\n"]
+)
 def test_a_missing_or_malformed_idempotency_key_is_refused(app, funded, reward, bad_key):
     with pytest.raises(InvalidRequest, match="Idempotency-Key"):
         redeem(funded(10), reward(), bad_key)
