@@ -90,6 +90,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "POI_SCAN_FLUSH_INTERVAL_S": _int("POI_SCAN_FLUSH_INTERVAL_S", 60),
         # Sign pages read signs from a per-process copy at most this old (0: a database read per scan).
         "POI_SIGN_CACHE_TTL_S": _float("POI_SIGN_CACHE_TTL_S", 0.0),
+        # Points (docs/points.md): per verified case, per duplicate of a verified case, a daily cap per citizen,
+        # per-category overrides as JSON {"E0504": {"valid": 15, "duplicate": 2}}, pickup-code lifetime.
+        "POINTS_VALID_CASE": _int("POINTS_VALID_CASE", 10),
+        "POINTS_DUPLICATE_CASE": _int("POINTS_DUPLICATE_CASE", 1),
+        "POINTS_DAILY_CAP": _int("POINTS_DAILY_CAP", 50),
+        "POINTS_CATEGORY_RULES": _env("POINTS_CATEGORY_RULES", "{}"),
+        "POINTS_REDEMPTION_TTL_DAYS": _int("POINTS_REDEMPTION_TTL_DAYS", 14),
         "WECHAT_TOKEN": secret("WECHAT_TOKEN", "dev-wechat-token"),
         "WECHAT_APP_ID": _env("WECHAT_APP_ID", "wxdevappid0000000" if dev else None),
         "WECHAT_APP_SECRET": secret("WECHAT_APP_SECRET", "dev-wechat-secret"),

@@ -87,9 +87,19 @@ class ReportOverdue:
     deadline_at: str
 
 
+@dataclasses.dataclass(frozen=True)
+class PointsAwarded:
+    """A citizen earned points for a case (the bot tells them how many, and the new balance)."""
+
+    citizen_id: int
+    report_id: int
+    amount: int
+    balance: int
+
+
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (ReportSubmitted, ReportStatusChanged, ReportVerified, ReportInvalidated, ReportOverdue)
+    for cls in (ReportSubmitted, ReportStatusChanged, ReportVerified, ReportInvalidated, ReportOverdue, PointsAwarded)
 }
 
 
@@ -103,9 +113,10 @@ def register_event_type(cls: type) -> type:
 SUBSCRIPTIONS: dict[str, list[str]] = {
     "ReportSubmitted": [],
     "ReportStatusChanged": [],
-    "ReportVerified": [],
-    "ReportInvalidated": [],
+    "ReportVerified": ["app.points.services.award_points_for"],
+    "ReportInvalidated": ["app.points.services.reverse_points_for"],
     "ReportOverdue": [],
+    "PointsAwarded": [],
 }
 
 
