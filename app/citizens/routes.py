@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, g, redirect, render_template, request
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request
 
 from app.citizens.auth import current_staff, login_staff, logout_staff
 from app.citizens.services import LoginRefused, authenticate
@@ -19,10 +19,12 @@ def forget_previous_identity():
     """Start every request without a cached identity.
 
     current_staff() caches the user on `g`, which lives as long as the app context; when several requests share
-    one app context (the test client inside an app context, for one) a later request must not inherit it.
+    one app context (the test client inside an app context, for one) a later request must not inherit it, nor
+    the CSRF token of another session.
     """
     g.pop("staff_user", None)
     g.pop("actor", None)
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)  # Flask-WTF caches the token there
 
 
 def _safe_next(target: str | None) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from werkzeug.security import generate_password_hash
 
-from app.citizens.services import create_staff_user
+from app.citizens.models import StaffUser
+from app.extensions import db
 from tests.factories import department_id
 
 PASSWORDS = {
@@ -23,6 +25,7 @@ _CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 def staff(app):
     """One staff user per role (the handler belongs to 观音桥街道, handler_hxj to 华新街街道)."""
     users = {}
+    # The real KDF (scrypt) costs ~0.15 s per hash; fixtures use a cheap PBKDF2 (the CLI tests use the real one).
     for username, role, dept in (
         ("admin", "admin", None),
         ("dispatcher", "dispatcher", None),
@@ -30,10 +33,16 @@ def staff(app):
         ("handler_hxj", "handler", "JB-S-HXJ"),
         ("inspector", "inspector", None),
     ):
-        user, _ = create_staff_user(
-            username, role, PASSWORDS[username], department_id(dept) if dept else None, display_name=f"{username}测试"
+        user = StaffUser(
+            username=username,
+            role=role,
+            department_id=department_id(dept) if dept else None,
+            display_name=f"{username}测试",
+            password_hash=generate_password_hash(PASSWORDS[username], method="pbkdf2:sha256:1000"),
         )
+        db.session.add(user)
         users[username] = user
+    db.session.commit()
     return users
 
 
