@@ -15,6 +15,7 @@ from app.reports.services import transition
 from tests.console.conftest import csrf_from
 from tests.factories import actor, department_id, jpeg_bytes, report
 
+
 def case_numbers(html: str) -> set[str]:
     return set(re.findall(r'data-case="([A-Z0-9]+)"', html))
 
@@ -219,8 +220,8 @@ def test_the_dashboard_draws_charts_from_real_figures(app, as_role):
 def test_admins_edit_a_category_and_keyword_suggestions_follow(app, as_role):
     c = as_role("admin")
     token = csrf_from(c, "/console/admin/categories")
-    response = c.post("/console/admin/categories/E0201", data={
-        "csrf_token": token, "time_limit_hours": "12", "department": "JB-HWS", "keywords": "小广告, 贴纸:2", "active": "1"})
+    form = {"csrf_token": token, "time_limit_hours": "12", "department": "JB-HWS", "keywords": "小广告, 贴纸:2", "active": "1"}
+    response = c.post("/console/admin/categories/E0201", data=form)
     assert response.status_code == 302
     cat = db.session.scalar(select(Category).where(Category.code == "E0201"))
     assert cat.time_limit_hours == 12 and cat.default_department_id == department_id("JB-HWS")
