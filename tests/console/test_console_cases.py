@@ -220,7 +220,8 @@ def test_the_dashboard_draws_charts_from_real_figures(app, as_role):
 def test_admins_edit_a_category_and_keyword_suggestions_follow(app, as_role):
     c = as_role("admin")
     token = csrf_from(c, "/console/admin/categories")
-    form = {"csrf_token": token, "time_limit_hours": "12", "department": "JB-HWS", "keywords": "小广告, 贴纸:2", "active": "1"}
+    form = {"csrf_token": token, "time_limit_hours": "12", "department": "JB-HWS", "active": "1"}
+    form["keywords"] = "小广告, 贴纸:2"
     response = c.post("/console/admin/categories/E0201", data=form)
     assert response.status_code == 302
     cat = db.session.scalar(select(Category).where(Category.code == "E0201"))
