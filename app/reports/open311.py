@@ -398,16 +398,18 @@ def create_request(fmt: str):
     except ReportError as exc:
         db.session.rollback()
         raise Open311Error(400, exc.message) from exc
-    for photo in report.photos:
-        if photo.status == "pending":
-            enqueue(fetch_media_url, photo.id, queue="media", job_id=f"open311-media-{photo.id}")
-    link = f"{current_app.config['PUBLIC_BASE_URL']}/cases/{report.case_number}"
-    notice = f"案件编号 {report.case_number}，可在 {link} 查看进度"
+    pending = [p.id for p in report.photos if p.status == "pending"]
+    number = report.case_number
+    db.session.commit()  # end the read transaction (on SQLite it holds the write lock an inline job needs)
+    for photo_id in pending:
+        enqueue(fetch_media_url, photo_id, queue="media", job_id=f"open311-media-{photo_id}")
+    link = f"{current_app.config['PUBLIC_BASE_URL']}/cases/{number}"
+    notice = f"案件编号 {number}，可在 {link} 查看进度"
     return render(
         fmt,
         "service_requests",
         "request",
-        [{"service_request_id": report.case_number, "token": token, "service_notice": notice, "account_id": None}],
+        [{"service_request_id": number, "token": token, "service_notice": notice, "account_id": None}],
         201,
     )
 
