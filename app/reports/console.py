@@ -51,6 +51,15 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
+CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线"}
+
+
+@bp.app_template_global()
+def channel_label(channel: str) -> str:
+    """A channel in Chinese."""
+    return CHANNEL_LABELS.get(channel, channel)
+
+
 @bp.app_template_global()
 def action_label(action: str) -> str:
     """A trail action in Chinese."""
