@@ -11,7 +11,6 @@ from tests.console.console_bulk import insert_cases
 from tests.factories import department_id
 
 
-
 def plan(query) -> str:
     compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
     rows = db.session.execute(text(f"EXPLAIN {compiled}")).scalars().all()
