@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
@@ -242,6 +243,7 @@ class Dashboard:
     heat: list[list[int]]  # rows north → south, columns west → east
     heat_box: tuple[float, float, float, float]
     total: int
+    outlines: list[tuple[str, list[list[tuple[float, float]]]]] = field(default_factory=list)
 
 
 def dashboard(actor: Actor, days: int = 30, heat_size: int = 24) -> Dashboard:
@@ -264,7 +266,11 @@ def dashboard(actor: Actor, days: int = 30, heat_size: int = 24) -> Dashboard:
     overdue: dict[str, int] = {}
     close_hours: list[float] = []
     minlat, minlng, maxlat, maxlng = _service_box()
-    heat = [[0] * heat_size for _ in range(heat_size)]
+    # Square cells on the ground: as many rows as the box is tall relative to its width (a degree of longitude
+    # shrinks with cos(latitude)).
+    ground_ratio = (maxlat - minlat) / ((maxlng - minlng) * math.cos(math.radians((minlat + maxlat) / 2)))
+    heat_rows = max(4, min(3 * heat_size, round(heat_size * ground_ratio)))
+    heat = [[0] * heat_size for _ in range(heat_rows)]
     for r in rows:
         idx = (r.submitted_at.astimezone(tz).date() - first).days
         if 0 <= idx < days:
@@ -279,7 +285,7 @@ def dashboard(actor: Actor, days: int = 30, heat_size: int = 24) -> Dashboard:
         if r.closed_at is not None and r.status == "closed":
             close_hours.append((r.closed_at - r.submitted_at).total_seconds() / 3600)
         if minlat <= r.lat <= maxlat and minlng <= r.lng <= maxlng:
-            row = min(heat_size - 1, int((maxlat - r.lat) / (maxlat - minlat) * heat_size))
+            row = min(heat_rows - 1, int((maxlat - r.lat) / (maxlat - minlat) * heat_rows))
             col = min(heat_size - 1, int((r.lng - minlng) / (maxlng - minlng) * heat_size))
             heat[row][col] += 1
 
@@ -297,7 +303,27 @@ def dashboard(actor: Actor, days: int = 30, heat_size: int = 24) -> Dashboard:
         heat=heat,
         heat_box=(minlat, minlng, maxlat, maxlng),
         total=len(rows),
+        outlines=_grid_outlines((minlat, minlng, maxlat, maxlng)),
     )
+
+
+def _grid_outlines(box: tuple[float, float, float, float], level: int = 2) -> list:
+    """Street/town grid cells as rings of (x, y) fractions of the box (0..1, y down), to draw under the heat."""
+    minlat, minlng, maxlat, maxlng = box
+    out = []
+    for cell in db.session.scalars(select(GridCell).where(GridCell.level == level).order_by(GridCell.code)):
+        geom = cell.geometry or {}
+        polygons = [geom.get("coordinates", [])] if geom.get("type") == "Polygon" else geom.get("coordinates", [])
+        rings = []
+        for polygon in polygons:
+            for ring in polygon[:1]:  # outer ring only
+                step = max(1, len(ring) // 200)
+                rings.append([
+                    (round((lng - minlng) / (maxlng - minlng), 4), round((maxlat - lat) / (maxlat - minlat), 4))
+                    for lng, lat, *_ in ring[::step]
+                ])
+        out.append((cell.name, rings))
+    return out
 
 
 def _service_box() -> tuple[float, float, float, float]:

@@ -82,3 +82,26 @@ def test_a_case_goes_round_the_loop_in_the_browser_and_the_citizen_sees_every_st
     assert steps == ["submit", "register", "dispatch", "handle", "verify", "close"]
     text = page.inner_text("body")
     assert "dispatcher" not in text and "handler" not in text and "oTestCitizen" not in text
+
+
+def test_the_case_list_dashboard_and_case_page_fit_a_tablet_screen(app, staff, browser, live_server):
+    from tests.console.conftest import PASSWORDS
+
+    r = report("北城天街后门墙上贴满了小广告", category_code="E0201")
+    case_id = r.id
+    db.session.commit()
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, locale="zh-CN", is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    try:
+        log_in(page, live_server, "dispatcher", PASSWORDS["dispatcher"])
+        ARTIFACTS.mkdir(exist_ok=True)
+        for name, path in (("list", "/console/"), ("dashboard", "/console/dashboard"),
+                           ("case", f"/console/cases/{case_id}")):
+            page.goto(live_server + path)
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            page.screenshot(path=str(ARTIFACTS / f"console_tablet_{name}.png"), full_page=True)
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a tablet"
+        assert page.locator("form[data-action=register]").is_visible()
+    finally:
+        context.close()
