@@ -293,6 +293,12 @@ def get_token(token: str, fmt: str):
     return render(fmt, "service_requests", "request", [{"service_request_id": report.case_number, "token": token}])
 
 
+@bp.route("/<path:unknown>", methods=["GET", "POST"])
+def unknown_endpoint(unknown: str):
+    """Anything else under /open311/v2/ is a 404 in the spec's format (XML when the path ends in .xml)."""
+    raise Open311Error(404, f"no such endpoint: {unknown} (formats are .json and .xml)")
+
+
 # ------------------------------------------------------------------------------------------------ POST
 
 

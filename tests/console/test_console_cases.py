@@ -188,8 +188,12 @@ def test_bulk_dispatch_registers_and_dispatches_the_selected_cases(app, as_role)
         got = db.session.get(Report, r.id)
         assert got.status == "dispatched" and got.department_id == szs and got.deadline_at is not None
     assert db.session.get(Report, untouched.id).status == "reported"
-    refused = as_role("handler").post("/console/cases/bulk-dispatch", data={"csrf_token": token})
-    assert refused.status_code in (400, 403)
+    handler = as_role("handler")
+    refused = handler.post("/console/cases/bulk-dispatch", data={
+        "csrf_token": csrf_from(handler, "/console/"), "department": "JB-SZS", "case_id": [str(untouched.id)]})
+    assert refused.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Report, untouched.id).status == "reported"
 
 
 def test_the_map_is_a_placeholder_without_a_tile_url_and_tiles_with_one(app, as_role):
@@ -215,6 +219,8 @@ def test_the_dashboard_draws_charts_from_real_figures(app, as_role):
     assert html.count("<svg") == 5 and "共 2 件" in html
     assert re.search(r'id="median-close">6\.0', html)
     assert "街面秩序" in html and "宣传广告" in html and "<rect" in html
+    scoped = as_role("handler_hxj").get("/console/dashboard").get_data(as_text=True)
+    assert "共 0 件" in scoped  # a handler's dashboard counts only their department's cases
 
 
 def test_admins_edit_a_category_and_keyword_suggestions_follow(app, as_role):

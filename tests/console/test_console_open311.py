@@ -61,7 +61,7 @@ def test_services_are_the_category_subclasses_grouped_by_class(client):
 
 
 @pytest.mark.parametrize("path", ["/services/E9999.json", "/services/E05.json", "/requests/JB0000000000.json",
-                                  "/tokens/nope.json"])
+                                  "/tokens/nope.json", "/services.csv", "/nothing.json"])
 def test_unknown_things_are_404_in_the_spec_format(client, path):
     response = client.get(V2 + path)
     body = response.get_json()
