@@ -121,6 +121,9 @@ def main() -> None:
         print(f"{'handler (own department)':<30} {'':>8} {pct(took, 50):>7.1f}ms {pct(took, 99):>7.1f}ms")
         print(f"{'all filters together':<30} {'':>8} {pct(everything, 50):>7.1f}ms {pct(everything, 99):>7.1f}ms")
 
+        took = timed(lambda: c.get("/console/dashboard"), max(5, args.runs // 3))
+        print(f"\ndashboard (30 days of {args.cases} cases): p50 {pct(took, 50):.0f} ms, p99 {pct(took, 99):.0f} ms")
+
         print("\nOpen311 GET requests (1,000 results per answer)")
         end = utcnow()
         window = {"start_date": (end - timedelta(days=89)).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -242,9 +242,9 @@ def requests_query():
         end = utcnow()
     if start is None:
         start = end - MAX_RANGE
-    query = query.where(Report.submitted_at >= start)
-    if end is not None:
-        query = query.where(Report.submitted_at <= end)
+    if end is None:
+        end = start + MAX_RANGE  # a window never spans more than 90 days
+    query = query.where(Report.submitted_at >= start, Report.submitted_at <= end)
     codes = _param("service_code")
     if codes:
         wanted = [c.strip() for c in codes.split(",") if c.strip()]

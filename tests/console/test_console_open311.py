@@ -155,6 +155,8 @@ def test_get_requests_filters_by_id_code_status_and_dates(client):
     start = (utcnow() - timedelta(days=130)).strftime("%Y-%m-%dT%H:%M:%SZ")
     end = (utcnow() - timedelta(days=100)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert ids(start_date=start, end_date=end) == [old.case_number]
+    assert ids(start_date=start) == [old.case_number]  # start alone: the 90 days after it
+    assert ids(end_date=end) == [old.case_number]  # end alone: the 90 days before it
     assert ids(service_request_id=f"{old.case_number},{ads.case_number}", status="open") == [
         ads.case_number, old.case_number]  # the id list overrides the other filters
     assert ids(service_code="", status="") == ids()  # empty means absent
