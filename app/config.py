@@ -103,10 +103,17 @@ def load_config(overrides: dict | None = None) -> dict:
         "WECHAT_ENCODING_AES_KEY": _env("WECHAT_ENCODING_AES_KEY", ""),
         "WECHAT_PREVIOUS_ENCODING_AES_KEY": _env("WECHAT_PREVIOUS_ENCODING_AES_KEY", ""),
         "WECHAT_API_BASE_URL": _env("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/").rstrip("/") + "/",
-        "OPEN311_API_KEYS": [k for k in (_env("OPEN311_API_KEYS", "") or "").split(",") if k.strip()],
         "LOG_FORMAT": _env("LOG_FORMAT", "text" if dev else "json"),
         "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
         "METRICS_TOKEN": _env("METRICS_TOKEN", ""),
+        "OPEN311_API_KEYS": [k.strip() for k in (_env("OPEN311_API_KEYS", "") or "").split(",") if k.strip()],
+        # Hosts whose media_url an Open311 client may give us ("photos.example.com", "*.example.com").
+        "OPEN311_MEDIA_HOSTS": [h.strip() for h in (_env("OPEN311_MEDIA_HOSTS", "") or "").split(",") if h.strip()],
+        "OPEN311_CONTACT": _env("OPEN311_CONTACT", ""),
+        # Console map: an XYZ tile URL template ({z}/{x}/{y}, optional {s}); empty shows a placeholder.
+        "MAP_TILE_URL": _env("MAP_TILE_URL", ""),
+        "MAP_TILE_CRS": _env("MAP_TILE_CRS", "wgs84"),  # gcj02 for most Chinese tile providers
+        "MAP_TILE_ATTRIBUTION": _env("MAP_TILE_ATTRIBUTION", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

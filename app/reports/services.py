@@ -368,6 +368,28 @@ def transition(
     return report
 
 
+def add_comment(report_id: int, actor: Actor, note: str, expected_version: int | None = None) -> ReportEvent:
+    """Append a comment to a case's trail without changing its state (the version moves, as for any change)."""
+    report = get_report(report_id)
+    if expected_version is not None and report.version != expected_version:
+        raise ConcurrentUpdate(f"案件已被他人修改（当前版本 {report.version}），请刷新后再试")
+    note = (note or "").strip()
+    if not note:
+        raise InvalidReport("请填写备注内容")
+    if len(note) > 2000:
+        raise InvalidReport(f"备注太长（{len(note)} 字），请控制在 2000 字以内")
+    report.updated_at = utcnow()  # an UPDATE, so the version check applies and the entry gets its own seq
+    _append_trail_after_bump(report, "comment", report.status, actor, note, {})
+    try:
+        db.session.commit()
+    except (StaleDataError, IntegrityError) as exc:
+        db.session.rollback()
+        raise ConcurrentUpdate("案件刚被他人修改，请刷新后再试") from exc
+    return db.session.scalars(
+        select(ReportEvent).where(ReportEvent.report_id == report_id).order_by(ReportEvent.seq.desc()).limit(1)
+    ).one()
+
+
 def _append_trail_after_bump(
     report: Report, action: str, from_status: str, actor: Actor, note: str | None, data: dict
 ) -> None:

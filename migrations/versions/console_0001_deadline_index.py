@@ -1,0 +1,21 @@
+"""console: index for the case list's deadline sort
+
+Revision ID: console0001
+Revises: 0002
+Create Date: 2026-11-24 00:50:00
+"""
+
+from alembic import op
+
+revision = "console0001"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_index("ix_reports_deadline_at", "reports", ["deadline_at"], unique=False)
+
+
+def downgrade():
+    op.drop_index("ix_reports_deadline_at", table_name="reports")
