@@ -86,6 +86,16 @@ def load_config(overrides: dict | None = None) -> dict:
         "WECHAT_ENCODING_AES_KEY": _env("WECHAT_ENCODING_AES_KEY", ""),
         "WECHAT_PREVIOUS_ENCODING_AES_KEY": _env("WECHAT_PREVIOUS_ENCODING_AES_KEY", ""),
         "WECHAT_API_BASE_URL": _env("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/").rstrip("/") + "/",
+        # The bot (app/bot): see docs/bot.md.
+        "WECHAT_OAUTH_AUTHORIZE_URL": _env(
+            "WECHAT_OAUTH_AUTHORIZE_URL", "https://open.weixin.qq.com/connect/oauth2/authorize"
+        ),
+        "WECHAT_TEMPLATE_ID": _env("WECHAT_TEMPLATE_ID", ""),
+        "WECHAT_MAX_SKEW_S": _int("WECHAT_MAX_SKEW_S", 300),
+        "WECHAT_MAX_BODY_BYTES": _int("WECHAT_MAX_BODY_BYTES", 64 * 1024),
+        "WECHAT_HTTP_TIMEOUT_S": _float("WECHAT_HTTP_TIMEOUT_S", 5.0),
+        "DRAFT_TTL": _int("DRAFT_TTL", 30 * 60),
+        "BOT_LOCATION_FRESH_S": _int("BOT_LOCATION_FRESH_S", 10 * 60),
         "OPEN311_API_KEYS": [k for k in (_env("OPEN311_API_KEYS", "") or "").split(",") if k.strip()],
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -87,9 +87,19 @@ class ReportOverdue:
     deadline_at: str
 
 
+@dataclasses.dataclass(frozen=True)
+class PointsAwarded:
+    """A citizen earned points for a case (emitted by app.points; the bot tells the citizen)."""
+
+    citizen_id: int
+    report_id: int | None
+    amount: int
+    balance: int
+
+
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (ReportSubmitted, ReportStatusChanged, ReportVerified, ReportInvalidated, ReportOverdue)
+    for cls in (ReportSubmitted, ReportStatusChanged, ReportVerified, ReportInvalidated, ReportOverdue, PointsAwarded)
 }
 
 
@@ -101,11 +111,12 @@ def register_event_type(cls: type) -> type:
 
 # Who reacts to what: dotted paths so that domains never import each other. The whole flow, in one place.
 SUBSCRIPTIONS: dict[str, list[str]] = {
-    "ReportSubmitted": [],
-    "ReportStatusChanged": [],
+    "ReportSubmitted": ["app.bot.tasks.on_report_submitted"],
+    "ReportStatusChanged": ["app.bot.notify.on_report_status_changed"],
     "ReportVerified": [],
     "ReportInvalidated": [],
     "ReportOverdue": [],
+    "PointsAwarded": ["app.bot.notify.on_points_awarded"],
 }
 
 
