@@ -219,4 +219,4 @@ def submit(draft: dict, citizen: Citizen, said: list[str]) -> list[str]:
         return [*said, M.SUBMIT_FAILED.format(reason=exc.message)]
     clear(citizen.openid)
     category = report.category.name if report.category else M.UNCATEGORIZED
-    return [M.SUBMITTED.format(case_number=report.case_number, category=category)]
+    return [*said, M.SUBMITTED.format(case_number=report.case_number, category=category)]

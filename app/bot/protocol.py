@@ -132,10 +132,11 @@ class Message:
 
     @property
     def dedup_key(self) -> str:
-        """MsgId for messages; FromUserName + CreateTime (+ event) for events, as WeChat advises."""
+        """MsgId for messages; FromUserName + CreateTime for events, as WeChat advises (plus the event and its key,
+        which a retry repeats, so two different menu clicks in one second stay two)."""
         if self.msg_id:
             return f"msg:{self.msg_id}"
-        return f"evt:{self.source}:{self.create_time}:{self.event}"[:140]
+        return f"evt:{self.source}:{self.create_time}:{self.event}:{self.fields.get('EventKey', '')}"[:140]
 
 
 def to_message(fields: dict[str, str]) -> Message:
