@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.bot.models import InboundMessage
 from app.bot.protocol import signature
 from app.extensions import db
-from tests.bot.wechat_wire import OLD_AES_KEY, TOKEN, WeChat, encrypt, fields_of, message_xml, sign
+from tests.bot.wechat_wire import OLD_AES_KEY, WeChat, encrypt, fields_of, message_xml, sign
 
 HELP_START = "您可以这样使用"
 
@@ -67,7 +67,9 @@ def test_bad_signatures_and_stale_or_future_timestamps_are_refused(make_citizen)
     params["signature"] = sign("wrong-token", params["timestamp"], params["nonce"])
     assert c.wechat.raw(body, params).status_code == 403
     for skew in (-301, 301):
-        assert c.wechat.push({**c.base("text"), "Content": "帮助"}, timestamp=int(time.time()) + skew).status_code == 403
+        assert (
+            c.wechat.push({**c.base("text"), "Content": "帮助"}, timestamp=int(time.time()) + skew).status_code == 403
+        )
     # safe mode: a msg_signature over something else
     encrypted = encrypt(body)
     params = {**c.wechat.query(), "encrypt_type": "aes", "msg_signature": "f" * 40}

@@ -13,8 +13,8 @@ import time
 import xml.etree.ElementTree as ET
 
 import requests
-from flask import has_app_context
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from flask import has_app_context
 
 from app.extensions import db
 
@@ -127,8 +127,12 @@ class Citizen:
         self.wechat, self.openid, self.fake = wechat, openid, fake
 
     def base(self, msg_type: str, msg_id: int | None = None, create_time: int | None = None) -> dict:
-        fields = {"ToUserName": "gh_test", "FromUserName": self.openid,
-                  "CreateTime": create_time or int(time.time()), "MsgType": msg_type}
+        fields = {
+            "ToUserName": "gh_test",
+            "FromUserName": self.openid,
+            "CreateTime": create_time or int(time.time()),
+            "MsgType": msg_type,
+        }
         if msg_type != "event":
             fields_id = msg_id if msg_id is not None else next(_msg_ids)
             return {**fields, "_msgid": fields_id}
