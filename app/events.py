@@ -111,7 +111,7 @@ def register_event_type(cls: type) -> type:
 
 # Who reacts to what: dotted paths so that domains never import each other. The whole flow, in one place.
 SUBSCRIPTIONS: dict[str, list[str]] = {
-    "ReportSubmitted": ["app.bot.tasks.on_report_submitted"],
+    "ReportSubmitted": [],
     "ReportStatusChanged": ["app.bot.notify.on_report_status_changed"],
     "ReportVerified": [],
     "ReportInvalidated": [],

@@ -40,6 +40,30 @@ def menu_push():
     click.echo("menu pushed: " + " / ".join(b["name"] for b in M.MENU["button"]))
 
 
+@wechat_cli.group("photos")
+def photos_cli():
+    """Photos citizens sent through WeChat."""
+
+
+@photos_cli.command("fetch")
+@with_appcontext
+def photos_fetch():
+    """Enqueue downloads for every WeChat photo still pending (e.g. after Redis was down)."""
+    from sqlalchemy import select
+
+    from app.bot.tasks import WECHAT_PREFIX, fetch_photos
+    from app.extensions import db
+    from app.reports.models import ReportPhoto
+
+    report_ids = db.session.scalars(
+        select(ReportPhoto.report_id)
+        .where(ReportPhoto.status == "pending", ReportPhoto.source_ref.startswith(WECHAT_PREFIX))
+        .distinct()
+    ).all()
+    n = sum(fetch_photos(rid) for rid in report_ids)
+    click.echo(f"enqueued {n} photo download(s) for {len(report_ids)} case(s)")
+
+
 class Simulator:
     """Builds and signs pushes like WeChat (optionally encrypted) and posts them to the app in process."""
 

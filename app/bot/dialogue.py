@@ -218,5 +218,8 @@ def submit(draft: dict, citizen: Citizen, said: list[str]) -> list[str]:
         save(citizen.openid, draft)
         return [*said, M.SUBMIT_FAILED.format(reason=exc.message)]
     clear(citizen.openid)
+    from app.bot.tasks import fetch_photos  # the photos are fetched by jobs, never in this request
+
+    fetch_photos(report.id)
     category = report.category.name if report.category else M.UNCATEGORIZED
     return [*said, M.SUBMITTED.format(case_number=report.case_number, category=category)]

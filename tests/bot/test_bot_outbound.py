@@ -290,3 +290,25 @@ def test_the_simulator_chats_with_the_bot_in_safe_mode(app, runner, tmp_path):
     assert "欢迎关注" in result.output and "案件编号：JB" in result.output
     n = db.session.scalar(select(func.count()).select_from(Report))
     assert n == 1
+
+
+def test_photos_left_pending_are_fetched_by_the_cli(app, runner, fake_wechat, run_jobs):
+    from app.reports.services import PhotoInput, Submission, submit_report
+
+    media_id = fake_wechat.add_media(jpeg_bytes())
+    r = submit_report(
+        Submission(
+            channel="wechat",
+            lat=29.5752,
+            lng=106.5318,
+            description="井盖缺失",
+            photos=[PhotoInput(source_ref=f"wechat:{media_id}")],
+        )
+    )
+    report_id = r.id
+    db.session.commit()
+    assert [p[0] for p in photos_of(report_id)] == ["pending"]  # nothing fetches photos of other channels' calls
+    result = runner.invoke(args=["wechat", "photos", "fetch"])
+    assert "enqueued 1 photo download(s) for 1 case(s)" in result.output
+    run_jobs()
+    assert [p[0] for p in photos_of(report_id)] == ["stored"]
