@@ -70,7 +70,8 @@ def clear(openid: str) -> None:
 def expired_notice(openid: str) -> str | None:
     """If a draft expired since the citizen last wrote, say so (once)."""
     r = get_redis()
-    if r.exists(_key(openid)) or not r.delete(_ghost(openid)):
+    has_draft, has_ghost = r.pipeline(transaction=False).exists(_key(openid)).exists(_ghost(openid)).execute()
+    if has_draft or not has_ghost or not r.delete(_ghost(openid)):
         return None
     return M.DRAFT_EXPIRED.format(minutes=current_app.config["DRAFT_TTL"] // 60)
 

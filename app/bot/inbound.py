@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.bot import messages as M
@@ -24,6 +25,7 @@ from app.extensions import db, get_redis
 log = logging.getLogger(__name__)
 
 REPLY_TTL_S = 3600
+WINDOW_SLACK = timedelta(minutes=1)
 RETRY_WAIT_S = 4.0  # WeChat gives each try 5 seconds
 SORRY = "抱歉，系统开小差了，请稍后再试。"
 
@@ -40,9 +42,6 @@ def _payload(msg: Message) -> dict:
 def handle_push(msg: Message) -> str:
     """The reply text for a push ("" when there is nothing to say)."""
     r = get_redis()
-    stored = r.get(_reply_key(msg.dedup_key))
-    if stored is not None:
-        return stored.decode()
     citizen = get_or_create_citizen(msg.source)
     row = InboundMessage(
         dedup_key=msg.dedup_key,
@@ -54,26 +53,42 @@ def handle_push(msg: Message) -> str:
         created_at_wechat=msg.create_time,
     )
     db.session.add(row)
-    if msg.event != "unsubscribe":
-        citizen.last_message_at = utcnow()  # opens WeChat's 48-hour customer-service window
+    now = utcnow()
+    if msg.event != "unsubscribe" and (citizen.last_message_at is None or now - citizen.last_message_at > WINDOW_SLACK):
+        citizen.last_message_at = now  # opens WeChat's 48-hour customer-service window (a minute's slack)
     try:
+        db.session.flush()
+        row_id = row.id  # read before the commit expires it (saves a round trip)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return wait_for_reply(msg.dedup_key)
+    error = None
     try:
         with citizen_lock(msg.source):
             reply = dispatch(msg, citizen)
     except Exception as exc:
         log.exception("bot: handling %s failed", msg.dedup_key)
         db.session.rollback()
-        row.error = f"{type(exc).__name__}: {exc}"[:200]
+        error = f"{type(exc).__name__}: {exc}"[:200]
         reply = SORRY
-    row.reply = reply
-    row.handled_at = utcnow()
-    db.session.commit()
     r.set(_reply_key(msg.dedup_key), reply, ex=REPLY_TTL_S)
+    _store_reply(row_id, reply, error)
     return reply
+
+
+def _store_reply(row_id: int, reply: str, error: str | None) -> None:
+    """Keep the answer on the row. Its durable copy for retries is in Redis already, so on PostgreSQL this commit
+    need not wait for the disk (synchronous_commit off: a crash could lose the audit copy, never the message)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    db.session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id == row_id)
+        .values(reply=reply, handled_at=utcnow(), error=error)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def wait_for_reply(dedup_key: str, wait_s: float = RETRY_WAIT_S) -> str:
