@@ -63,6 +63,14 @@ def signed_path() -> str:
     return f"/wechat?timestamp={ts}&nonce={nonce}&signature={sig}"
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_gunicorn(module: str, port: int, workers: int, env: dict) -> subprocess.Popen:
     proc = subprocess.Popen(
         [
@@ -195,15 +203,16 @@ def main() -> None:
     if not env.get("DATABASE_URL", "").startswith("postgres") or not env.get("REDIS_URL"):
         raise SystemExit("set DATABASE_URL (PostgreSQL, a *_bench database) and REDIS_URL")
     prepare_database(env)
-    echo = start_gunicorn("bench.bot_echo:app", 8765, args.workers, env)
-    bot = start_gunicorn("wsgi:app", 8766, args.workers, env)
+    echo_port, bot_port = free_port(), free_port()
+    echo = start_gunicorn("bench.bot_echo:app", echo_port, args.workers, env)
+    bot = start_gunicorn("wsgi:app", bot_port, args.workers, env)
     run = str(int(time.time()) % 100000)
     results = {}
     try:
         for name, port, content, citizens in (
-            ("echo", 8765, "帮助", 1000),
-            ("help", 8766, "帮助", 1000),
-            ("dialogue", 8766, "小区门口的路灯不亮了", 1000),
+            ("echo", echo_port, "帮助", 1000),
+            ("help", bot_port, "帮助", 1000),
+            ("dialogue", bot_port, "小区门口的路灯不亮了", 1000),
         ):
             wrk(port, content, f"9{run}0", 2, args.connections, citizens)  # warm-up
             results[name] = wrk(port, content, f"1{run}{len(name)}", args.seconds, args.connections, citizens)

@@ -12,7 +12,7 @@ import secrets
 import time
 from contextlib import contextmanager
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 from app import geo
 from app.bot import messages as M
@@ -47,9 +47,17 @@ def citizen_lock(openid: str):
         yield
 
 
+def _cache() -> dict:
+    """Drafts read or written in this request (a step runs under the citizen's lock, so they stay current)."""
+    return g.setdefault("bot_drafts", {}) if has_request_context() else {}
+
+
 def load(openid: str) -> dict | None:
     """The citizen's current draft, or None."""
-    raw = get_redis().get(_key(openid))
+    cache = _cache()
+    if openid not in cache:
+        cache[openid] = get_redis().get(_key(openid))
+    raw = cache[openid]
     return json.loads(raw) if raw else None
 
 
@@ -60,18 +68,21 @@ def save(openid: str, draft: dict) -> None:
     pipe.set(_key(openid), json.dumps(draft, ensure_ascii=False), ex=ttl)
     pipe.set(_ghost(openid), draft["id"], ex=ttl + GHOST_TTL_S)
     pipe.execute()
+    _cache()[openid] = json.dumps(draft, ensure_ascii=False)
 
 
 def clear(openid: str) -> None:
     """Forget the draft (cancelled or submitted)."""
     get_redis().delete(_key(openid), _ghost(openid))
+    _cache()[openid] = None
 
 
 def expired_notice(openid: str) -> str | None:
     """If a draft expired since the citizen last wrote, say so (once)."""
     r = get_redis()
-    has_draft, has_ghost = r.pipeline(transaction=False).exists(_key(openid)).exists(_ghost(openid)).execute()
-    if has_draft or not has_ghost or not r.delete(_ghost(openid)):
+    draft, has_ghost = r.pipeline(transaction=False).get(_key(openid)).exists(_ghost(openid)).execute()
+    _cache()[openid] = draft  # the handler's load() needs no second round trip
+    if draft or not has_ghost or not r.delete(_ghost(openid)):
         return None
     return M.DRAFT_EXPIRED.format(minutes=current_app.config["DRAFT_TTL"] // 60)
 

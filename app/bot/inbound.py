@@ -56,13 +56,18 @@ def handle_push(msg: Message) -> str:
     now = utcnow()
     if msg.event != "unsubscribe" and (citizen.last_message_at is None or now - citizen.last_message_at > WINDOW_SLACK):
         citizen.last_message_at = now  # opens WeChat's 48-hour customer-service window (a minute's slack)
+    session = db.session()
     try:
         db.session.flush()
-        row_id = row.id  # read before the commit expires it (saves a round trip)
+        row_id = row.id
+        # Keep the citizen as just written instead of reloading it after the commit (saves two round trips).
+        session.expire_on_commit = False
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return wait_for_reply(msg.dedup_key)
+    finally:
+        session.expire_on_commit = True
     error = None
     try:
         with citizen_lock(msg.source):
