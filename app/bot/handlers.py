@@ -202,23 +202,37 @@ def nearby(lat: float, lng: float) -> str:
 
         wlat, wlng = to_wgs84(lat, lng, "gcj02")
         found = list(nearest_pois(wlat, wlng, k=5, within_m=3000))
-    except Exception:
+    except Exception as exc:  # no poi package yet, or it failed: the page still helps
+        db.session.rollback()
+        current_app.logger.info("nearby: falling back to the link (%s)", exc)
         return M.NEARBY_LINK.format(url=url)
     if not found:
         return M.NEARBY_NONE + "\n" + M.NEARBY_LINK.format(url=url)
     lines = [M.NEARBY_HEADER]
-    for poi in found:
-        get = poi.get if isinstance(poi, dict) else lambda k, p=poi: getattr(p, k, None)
-        distance = get("distance_m")
-        lines.append(
-            M.NEARBY_LINE.format(
-                name=get("name") or "",
-                category=get("category_label") or get("category") or "",
-                distance=M.distance_text(distance) if distance is not None else "—",
-            )
-        )
+    for item in found:
+        lines.append(_poi_line(item))
     lines.append(M.NEARBY_LINK.format(url=url))
     return "\n".join(lines)
+
+
+def _poi_line(item) -> str:
+    """One nearby place, whether app.poi hands back dicts, objects or (poi, distance) pairs."""
+    distance = None
+    if isinstance(item, tuple) and len(item) == 2:
+        item, distance = item
+    if isinstance(item, dict):
+        get = item.get
+    else:
+
+        def get(key, obj=item):
+            return getattr(obj, key, None)
+
+    distance = distance if distance is not None else get("distance_m")
+    return M.NEARBY_LINE.format(
+        name=get("name") or "",
+        category=get("category_label") or get("category") or "",
+        distance=M.distance_text(distance) if distance is not None else "—",
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ events

@@ -207,3 +207,23 @@ def test_unknown_input_gets_help_never_silence(make_citizen):
     assert "您可以这样使用" in c.text("你好")
     assert "您可以这样使用" in c.send("video", {"MediaId": "V", "ThumbMediaId": "T"})
     assert "您可以这样使用" in c.text("12345")
+
+
+def test_nearby_lists_what_app_poi_returns_with_distances(app, make_citizen, monkeypatch):
+    import sys
+    import types
+
+    calls = []
+
+    def nearest_pois(lat, lng, category=None, k=5, within_m=None):
+        calls.append((lat, lng, k))
+        return [
+            {"name": "观音桥公厕", "category": "toilet", "category_label": "公厕", "distance_m": 120.4},
+            ({"name": "北城天街停车场", "category_label": "停车场"}, 1530.0),
+        ]
+
+    monkeypatch.setitem(sys.modules, "app.poi.services", types.SimpleNamespace(nearest_pois=nearest_pois))
+    reply = make_citizen().location(*GUANYINQIAO_GCJ)
+    assert "观音桥公厕（公厕）约 120 米" in reply and "北城天街停车场（停车场）约 1.5 公里" in reply
+    [(lat, lng, k)] = calls
+    assert abs(lat - 29.5752) < 1e-4 and abs(lng - 106.5318) < 1e-4 and k == 5  # asked in WGS-84
