@@ -163,3 +163,27 @@ def test_events_are_deduplicated_by_sender_and_create_time(app, make_citizen):
     assert "欢迎" in c.event("subscribe", create_time=t)
     assert "欢迎" in c.event("subscribe", create_time=t)
     assert inbound_count() == 1
+
+
+def test_hostile_xml_inside_an_encrypted_push_is_refused_too(make_citizen):
+    c = make_citizen("safe")
+    inner = '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><FromUserName>o</FromUserName></xml>'
+    encrypted = encrypt(inner)
+    params = c.wechat.query()
+    params.update(
+        encrypt_type="aes", msg_signature=sign("test-wechat-token", params["timestamp"], params["nonce"], encrypted)
+    )
+    res = c.wechat.raw(f"<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>", params)
+    assert res.status_code == 400
+    assert inbound_count() == 0
+
+
+def test_a_push_encrypted_for_another_app_id_is_refused(make_citizen):
+    c = make_citizen("safe")
+    encrypted = encrypt(message_xml({**c.base("text"), "Content": "帮助", "MsgId": 6001}), app_id="wxSomeoneElse")
+    params = c.wechat.query()
+    params.update(
+        encrypt_type="aes", msg_signature=sign("test-wechat-token", params["timestamp"], params["nonce"], encrypted)
+    )
+    res = c.wechat.raw(f"<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>", params)
+    assert res.status_code == 400

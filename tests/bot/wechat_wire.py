@@ -126,24 +126,17 @@ class Citizen:
     def __init__(self, wechat: WeChat, openid: str, fake=None):
         self.wechat, self.openid, self.fake = wechat, openid, fake
 
-    def base(self, msg_type: str, msg_id: int | None = None, create_time: int | None = None) -> dict:
-        fields = {
+    def base(self, msg_type: str, create_time: int | None = None) -> dict:
+        """The fields every push carries."""
+        return {
             "ToUserName": "gh_test",
             "FromUserName": self.openid,
             "CreateTime": create_time or int(time.time()),
             "MsgType": msg_type,
         }
-        if msg_type != "event":
-            fields_id = msg_id if msg_id is not None else next(_msg_ids)
-            return {**fields, "_msgid": fields_id}
-        return fields
 
     def send(self, msg_type: str, extra: dict, msg_id: int | None = None, **kw) -> str:
-        fields = self.base(msg_type, msg_id)
-        mid = fields.pop("_msgid", None)
-        fields.update(extra)
-        if mid is not None:
-            fields["MsgId"] = mid
+        fields = {**self.base(msg_type), **extra, "MsgId": msg_id if msg_id is not None else next(_msg_ids)}
         return self.wechat.reply(self.wechat.push(fields, **kw))
 
     def text(self, content: str, **kw) -> str:
