@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-import requests
 from flask import current_app
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
@@ -110,4 +109,4 @@ def _with_timeout(request, timeout: float):
     return wrapped
 
 
-__all__ = ["BotWeChatClient", "WeChatClientException", "download_media", "get_client", "oauth_openid", "requests"]
+__all__ = ["BotWeChatClient", "WeChatClientException", "download_media", "get_client", "oauth_openid"]

@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 REPLY_TTL_S = 3600
 WINDOW_SLACK = timedelta(minutes=1)
 RETRY_WAIT_S = 4.0  # WeChat gives each try 5 seconds
-SORRY = "抱歉，系统开小差了，请稍后再试。"
 
 
 def _reply_key(dedup_key: str) -> str:
@@ -76,7 +75,7 @@ def handle_push(msg: Message) -> str:
         log.exception("bot: handling %s failed", msg.dedup_key)
         db.session.rollback()
         error = f"{type(exc).__name__}: {exc}"[:200]
-        reply = SORRY
+        reply = M.SORRY
     r.set(_reply_key(msg.dedup_key), reply, ex=REPLY_TTL_S)
     _store_reply(row_id, reply, error)
     return reply
@@ -108,6 +107,3 @@ def wait_for_reply(dedup_key: str, wait_s: float = RETRY_WAIT_S) -> str:
     reply = db.session.scalar(select(InboundMessage.reply).where(InboundMessage.dedup_key == dedup_key))
     db.session.rollback()
     return reply or ""
-
-
-__all__ = ["SORRY", "M", "handle_push", "wait_for_reply"]
