@@ -227,3 +227,24 @@ def test_nearby_lists_what_app_poi_returns_with_distances(app, make_citizen, mon
     assert "观音桥公厕（公厕）约 120 米" in reply and "北城天街停车场（停车场）约 1.5 公里" in reply
     [(lat, lng, k)] = calls
     assert abs(lat - 29.5752) < 1e-4 and abs(lng - 106.5318) < 1e-4 and k == 5  # asked in WGS-84
+
+
+def test_a_burst_of_photos_pushed_in_parallel_all_join_the_draft(make_citizen):
+    """Without the per-citizen lock this loses photos on PostgreSQL + Redis (checked); SQLite serialises anyway."""
+    import threading
+
+    c = make_citizen()
+    media = [c.fake.add_media(b"x") for _ in range(5)]
+    db.session.commit()
+    barrier = threading.Barrier(5)
+
+    def send(media_id):
+        barrier.wait()
+        c.photo(media_id=media_id)
+
+    threads = [threading.Thread(target=send, args=(m,)) for m in media]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(dialogue.load(c.openid)["photos"]) == sorted(media)
