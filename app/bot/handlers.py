@@ -186,6 +186,20 @@ EVENT_HANDLERS: dict[str, Callable[[Message, Citizen], str]] = {
 }
 
 
+READ_ONLY_EVENTS = {"subscribe", "scan", "view", "templatesendjobfinish", "location"}
+
+
+def changes_draft(msg: Message) -> bool:
+    """Whether this push may change the citizen's draft (and so must hold the citizen's lock). Errs on yes."""
+    if msg.type == "event":
+        return msg.event not in READ_ONLY_EVENTS and msg.fields.get("EventKey") in (None, "", "CANCEL")
+    if msg.type == "text":
+        body = msg.fields.get("Content", "").strip()
+        read_only = HELP_WORDS | MY_REPORTS_WORDS | POINTS_WORDS
+        return not (body.lower() in read_only or body in read_only or _case_number_re().match(body))
+    return True
+
+
 def dispatch(msg: Message, citizen: Citizen) -> str:
     """The handler for this push, and its reply; a draft that expired meanwhile is mentioned first."""
     if msg.type == "event":

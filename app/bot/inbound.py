@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.bot import messages as M
 from app.bot.dialogue import citizen_lock
-from app.bot.handlers import dispatch
+from app.bot.handlers import changes_draft, dispatch
 from app.bot.models import InboundMessage
 from app.bot.protocol import Message
 from app.citizens.services import get_or_create_citizen
@@ -69,7 +69,10 @@ def handle_push(msg: Message) -> str:
         session.expire_on_commit = True
     error = None
     try:
-        with citizen_lock(msg.source):
+        if changes_draft(msg):
+            with citizen_lock(msg.source):
+                reply = dispatch(msg, citizen)
+        else:  # questions and most events read only: no lock round trips
             reply = dispatch(msg, citizen)
     except Exception as exc:
         log.exception("bot: handling %s failed", msg.dedup_key)

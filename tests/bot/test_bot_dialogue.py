@@ -248,3 +248,37 @@ def test_a_burst_of_photos_pushed_in_parallel_all_join_the_draft(make_citizen):
     for t in threads:
         t.join()
     assert sorted(dialogue.load(c.openid)["photos"]) == sorted(media)
+
+
+def test_only_pushes_that_may_change_a_draft_take_the_citizens_lock(app):
+    from app.bot.handlers import changes_draft
+    from app.bot.protocol import Message
+
+    def text(content):
+        return Message({"MsgType": "text", "Content": content})
+
+    def event(name, key=""):
+        return Message({"MsgType": "event", "Event": name, "EventKey": key})
+
+    locked = [
+        text("井盖没了"),
+        text("取消"),
+        text("1"),
+        text("提交"),
+        Message({"MsgType": "image"}),
+        Message({"MsgType": "location"}),
+        Message({"MsgType": "voice"}),
+        event("unsubscribe"),
+        event("CLICK", "CANCEL"),
+    ]
+    unlocked = [
+        text("帮助"),
+        text("查询"),
+        text("积分"),
+        text("JB2611240001"),
+        event("subscribe"),
+        event("CLICK", "MY_REPORTS"),
+        event("LOCATION"),
+    ]
+    assert all(changes_draft(m) for m in locked)
+    assert not any(changes_draft(m) for m in unlocked)
