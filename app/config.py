@@ -114,6 +114,17 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAP_TILE_URL": _env("MAP_TILE_URL", ""),
         "MAP_TILE_CRS": _env("MAP_TILE_CRS", "wgs84"),  # gcj02 for most Chinese tile providers
         "MAP_TILE_ATTRIBUTION": _env("MAP_TILE_ATTRIBUTION", ""),
+        # The bot (app/bot): see docs/bot.md.
+        "WECHAT_OAUTH_AUTHORIZE_URL": _env(
+            "WECHAT_OAUTH_AUTHORIZE_URL", "https://open.weixin.qq.com/connect/oauth2/authorize"
+        ),
+        "WECHAT_TEMPLATE_ID": _env("WECHAT_TEMPLATE_ID", ""),
+        "WECHAT_MAX_SKEW_S": _int("WECHAT_MAX_SKEW_S", 300),
+        "WECHAT_MAX_BODY_BYTES": _int("WECHAT_MAX_BODY_BYTES", 64 * 1024),
+        "WECHAT_HTTP_TIMEOUT_S": _float("WECHAT_HTTP_TIMEOUT_S", 5.0),
+        "DRAFT_TTL": _int("DRAFT_TTL", 30 * 60),
+        "BOT_LOCATION_FRESH_S": _int("BOT_LOCATION_FRESH_S", 10 * 60),
+        "OPEN311_API_KEYS": [k for k in (_env("OPEN311_API_KEYS", "") or "").split(",") if k.strip()],
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

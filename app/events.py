@@ -89,10 +89,10 @@ class ReportOverdue:
 
 @dataclasses.dataclass(frozen=True)
 class PointsAwarded:
-    """A citizen earned points for a case (the bot tells them how many, and the new balance)."""
+    """A citizen earned points for a case (emitted by app.points; the bot tells them the amount and balance)."""
 
     citizen_id: int
-    report_id: int
+    report_id: int | None
     amount: int
     balance: int
 
@@ -112,11 +112,11 @@ def register_event_type(cls: type) -> type:
 # Who reacts to what: dotted paths so that domains never import each other. The whole flow, in one place.
 SUBSCRIPTIONS: dict[str, list[str]] = {
     "ReportSubmitted": [],
-    "ReportStatusChanged": [],
+    "ReportStatusChanged": ["app.bot.notify.on_report_status_changed"],
     "ReportVerified": ["app.points.services.award_points_for"],
     "ReportInvalidated": ["app.points.services.reverse_points_for"],
     "ReportOverdue": [],
-    "PointsAwarded": [],
+    "PointsAwarded": ["app.bot.notify.on_points_awarded"],
 }
 
 

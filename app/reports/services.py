@@ -467,3 +467,24 @@ def sweep_overdue(now: datetime | None = None, batch: int = 500) -> int:
 def counts_by_status() -> dict[str, int]:
     """How many cases are in each state."""
     return dict(db.session.execute(select(Report.status, func.count()).group_by(Report.status)).all())
+
+
+def attach_photo(photo_id: int, sha256: str, width: int | None, height: int | None) -> bool:
+    """A pending photo's bytes arrived and were stored: mark it stored (False when it was not pending)."""
+    photo = db.session.get(ReportPhoto, photo_id)
+    if photo is None or photo.status != "pending":
+        return False
+    photo.sha256, photo.width, photo.height, photo.status = sha256, width, height, "stored"
+    photo.missing_reason = None
+    db.session.commit()
+    return True
+
+
+def mark_photo_missing(photo_id: int, reason: str) -> bool:
+    """A pending photo could not be fetched (expired, refused): mark it missing with the reason; the case goes on."""
+    photo = db.session.get(ReportPhoto, photo_id)
+    if photo is None or photo.status != "pending":
+        return False
+    photo.status, photo.missing_reason = "missing", reason[:200]
+    db.session.commit()
+    return True

@@ -1,0 +1,112 @@
+"""One push, one effect: record it, deduplicate WeChat's retries, dispatch, and keep the answer for the retries.
+
+The inbound row is committed before anything is acted on (nothing is lost), and its unique dedup_key decides which
+of several concurrent tries acts: the others wait briefly for the stored answer and return the same one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from app.bot import messages as M
+from app.bot.dialogue import citizen_lock
+from app.bot.handlers import changes_draft, dispatch
+from app.bot.models import InboundMessage
+from app.bot.protocol import Message
+from app.citizens.services import get_or_create_citizen
+from app.events import utcnow
+from app.extensions import db, get_redis
+
+log = logging.getLogger(__name__)
+
+REPLY_TTL_S = 3600
+WINDOW_SLACK = timedelta(minutes=1)
+RETRY_WAIT_S = 4.0  # WeChat gives each try 5 seconds
+
+
+def _reply_key(dedup_key: str) -> str:
+    return f"bot:reply:{dedup_key}"
+
+
+def _payload(msg: Message) -> dict:
+    keep = {k: v[:2000] for k, v in msg.fields.items() if k not in ("ToUserName", "FromUserName", "Encrypt")}
+    return keep
+
+
+def handle_push(msg: Message) -> str:
+    """The reply text for a push ("" when there is nothing to say)."""
+    r = get_redis()
+    citizen = get_or_create_citizen(msg.source)
+    row = InboundMessage(
+        dedup_key=msg.dedup_key,
+        citizen_id=citizen.id,
+        openid=msg.source,
+        msg_type=(msg.event and f"event:{msg.event}") or msg.type,
+        payload=_payload(msg),
+        msg_id=msg.msg_id,
+        created_at_wechat=msg.create_time,
+    )
+    db.session.add(row)
+    now = utcnow()
+    if msg.event != "unsubscribe" and (citizen.last_message_at is None or now - citizen.last_message_at > WINDOW_SLACK):
+        citizen.last_message_at = now  # opens WeChat's 48-hour customer-service window (a minute's slack)
+    session = db.session()
+    try:
+        db.session.flush()
+        row_id = row.id
+        # Keep the citizen as just written instead of reloading it after the commit (saves two round trips).
+        session.expire_on_commit = False
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return wait_for_reply(msg.dedup_key)
+    finally:
+        session.expire_on_commit = True
+    error = None
+    try:
+        if changes_draft(msg):
+            with citizen_lock(msg.source):
+                reply = dispatch(msg, citizen)
+        else:  # questions and most events read only: no lock round trips
+            reply = dispatch(msg, citizen)
+    except Exception as exc:
+        log.exception("bot: handling %s failed", msg.dedup_key)
+        db.session.rollback()
+        error = f"{type(exc).__name__}: {exc}"[:200]
+        reply = M.SORRY
+    r.set(_reply_key(msg.dedup_key), reply, ex=REPLY_TTL_S)
+    _store_reply(row_id, reply, error)
+    return reply
+
+
+def _store_reply(row_id: int, reply: str, error: str | None) -> None:
+    """Keep the answer on the row. Its durable copy for retries is in Redis already, so on PostgreSQL this commit
+    need not wait for the disk (synchronous_commit off: a crash could lose the audit copy, never the message)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    db.session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id == row_id)
+        .values(reply=reply, handled_at=utcnow(), error=error)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def wait_for_reply(dedup_key: str, wait_s: float = RETRY_WAIT_S) -> str:
+    """A retry: the first try is acting (or has acted); return its answer once it is there."""
+    r = get_redis()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        stored = r.get(_reply_key(dedup_key))
+        if stored is not None:
+            return stored.decode()
+        time.sleep(0.05)
+    reply = db.session.scalar(select(InboundMessage.reply).where(InboundMessage.dedup_key == dedup_key))
+    db.session.rollback()
+    return reply or ""

@@ -1,0 +1,76 @@
+"""Bot jobs: fetch a case's photos from WeChat after submission."""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from rq import get_current_job
+from sqlalchemy import select
+
+from app.bot import messages as M
+from app.bot.client import WeChatClientException, download_media
+from app.extensions import db
+from app.jobs import app_job, enqueue
+from app.media import MediaRejected, store_image
+from app.reports.models import ReportPhoto
+from app.reports.services import attach_photo, mark_photo_missing
+
+log = logging.getLogger(__name__)
+
+WECHAT_PREFIX = "wechat:"
+
+
+def fetch_photos(report_id: int) -> int:
+    """Enqueue a download job for each WeChat photo of a case still pending (after its commit); how many."""
+    ids = db.session.scalars(
+        select(ReportPhoto.id).where(
+            ReportPhoto.report_id == report_id,
+            ReportPhoto.status == "pending",
+            ReportPhoto.source_ref.startswith(WECHAT_PREFIX),
+        )
+    ).all()
+    db.session.commit()
+    for photo_id in ids:
+        try:
+            enqueue(download_photo, photo_id, queue="media", job_id=f"wx-media-{photo_id}")
+        except Exception as exc:  # Redis down: `flask wechat photos fetch` enqueues what is still pending
+            log.warning("bot: could not enqueue the download of photo %s: %s", photo_id, exc)
+    return len(ids)
+
+
+def _last_try() -> bool:
+    job = get_current_job()
+    return job is None or not job.retries_left
+
+
+@app_job
+def download_photo(photo_id: int) -> str:
+    """media/get → app.media checks → the photo is stored, or missing with the reason. Safe to run twice."""
+    photo = db.session.get(ReportPhoto, photo_id)
+    if photo is None or photo.status != "pending" or not (photo.source_ref or "").startswith(WECHAT_PREFIX):
+        return "skipped"
+    media_id = photo.source_ref[len(WECHAT_PREFIX) :]
+    db.session.rollback()  # no transaction open while we wait on WeChat
+    try:
+        data = download_media(media_id)
+    except WeChatClientException as exc:
+        if exc.errcode == 40007:
+            mark_photo_missing(photo_id, f"{M.MEDIA_EXPIRED}（40007）")
+            return "expired"
+        if _last_try():
+            mark_photo_missing(photo_id, f"{M.MEDIA_FAILED}（{exc.errcode}）")
+            return "failed"
+        raise
+    except requests.RequestException as exc:
+        if _last_try():
+            mark_photo_missing(photo_id, f"{M.MEDIA_FAILED}（{type(exc).__name__}）")
+            return "failed"
+        raise
+    try:
+        stored = store_image(data)
+    except MediaRejected as exc:
+        mark_photo_missing(photo_id, exc.message)
+        return "rejected"
+    attach_photo(photo_id, stored.sha256, stored.width, stored.height)
+    return "stored"

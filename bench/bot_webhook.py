@@ -1,0 +1,235 @@
+"""Signed WeChat text pushes per second and latency, under gunicorn against PostgreSQL and Redis.
+
+Three apps/scenarios in the same run, each served by gunicorn (same worker count) and loaded by wrk:
+  echo     — a minimal wechatpy echo webhook (bench/bot_echo.py): the baseline
+  help     — our /wechat with 「帮助」: verify, parse, record + dedup (DB row, Redis), dispatch, stored reply
+  dialogue — our /wechat with a report sentence from many citizens: the same plus a draft step in Redis and the
+             category suggestion
+Max throughput with wrk (closed loop), then a fixed 200 msg/s (open loop, latency from the scheduled send time).
+
+  DATABASE_URL=postgresql://postgres@127.0.0.1/baixing_bot_bench REDIS_URL=redis://127.0.0.1:6379/1 \
+      /work/venv/bin/python bench/bot_webhook.py [--workers 4] [--seconds 10]
+The database is dropped and recreated (its name must end in _bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(sys.executable).parent
+TOKEN = "bench-token"
+
+LUA = r"""
+local counter = 0
+local tid = 0
+local ids = 0
+function setup(thread)
+  ids = ids + 1
+  thread:set("tid", ids)
+end
+function init(args)
+  tid = tonumber(wrk.thread:get("tid")) or 1
+end
+request = function()
+  counter = counter + 1
+  local openid = string.format("oBench%s%d_%d", "{prefix}", tid, counter % {citizens})
+  local msgid = string.format("{prefix}%d%09d", tid, counter)
+  local body = "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[" .. openid ..
+    "]]></FromUserName><CreateTime>" .. os.time() .. "</CreateTime><MsgType><![CDATA[text]]></MsgType>" ..
+    "<Content><![CDATA[{content}]]></Content><MsgId>" .. msgid .. "</MsgId></xml>"
+  return wrk.format("POST", "{path}", {{["Content-Type"] = "text/xml"}}, body)
+end
+"""
+
+
+def signed_path() -> str:
+    ts, nonce = str(int(time.time())), "benchnonce"
+    sig = hashlib.sha1("".join(sorted([TOKEN, ts, nonce])).encode()).hexdigest()
+    return f"/wechat?timestamp={ts}&nonce={nonce}&signature={sig}"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(module: str, port: int, workers: int, env: dict) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [
+            str(VENV / "gunicorn"),
+            "-w",
+            str(workers),
+            "-k",
+            "sync",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--preload",
+            "--log-level",
+            "warning",
+            module,
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    for _ in range(100):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn {module} did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=20)
+
+
+def wrk(port: int, content: str, prefix: str, seconds: int, connections: int, citizens: int) -> dict:
+    script = LUA.format(prefix=prefix, content=content, path=signed_path(), citizens=citizens)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(script)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", fh.name, f"http://127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(fh.name)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = {p: _ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rate": rate, "p50": pct.get("50"), "p99": pct.get("99"), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def _ms(v: str) -> float:
+    unit = re.sub(r"[\d.]", "", v)
+    return float(v[: -len(unit)]) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def fixed_rate(port: int, content: str, prefix: str, rate: int, seconds: int, citizens: int) -> dict:
+    """Open loop: request i is due at start + i/rate; latency counts from when it was due."""
+    url = f"http://127.0.0.1:{port}" + signed_path()
+    n = rate * seconds
+    latencies, errors = [], []
+    local = threading.local()
+
+    def one(i: int, due: float) -> None:
+        if not hasattr(local, "s"):
+            local.s = requests.Session()
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        body = (
+            f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[oRate{prefix}_{i % citizens}]]>"
+            f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{prefix}{i:09d}</MsgId></xml>"
+        )
+        res = local.s.post(url, data=body.encode(), timeout=10)
+        latencies.append((time.perf_counter() - due) * 1000)
+        if res.status_code != 200:
+            errors.append(res.status_code)
+
+    start = time.perf_counter() + 0.2
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        for i in range(n):
+            pool.submit(one, i, start + i / rate)
+    latencies.sort()
+    return {
+        "rate": rate,
+        "p50": statistics.median(latencies),
+        "p99": latencies[int(len(latencies) * 0.99) - 1],
+        "errors": len(errors),
+    }
+
+
+def prepare_database(env: dict) -> None:
+    url = env["DATABASE_URL"]
+    name = url.rsplit("/", 1)[1]
+    if not name.endswith("_bench"):
+        raise SystemExit("DATABASE_URL must name a database ending in _bench (it is dropped and recreated)")
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    import psycopg
+
+    with psycopg.connect(admin.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [str(VENV / "flask"), "--app", "wsgi:app", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    code = (
+        "from app import create_app\nfrom app.seed import seed_reference\napp=create_app()\n"
+        "with app.app_context(): seed_reference()"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--rate", type=int, default=200)
+    args = ap.parse_args()
+    env = dict(
+        os.environ,
+        APP_ENV="production",
+        SECRET_KEY="bench",
+        WECHAT_TOKEN=TOKEN,
+        WECHAT_APP_ID="wxbench",
+        WECHAT_APP_SECRET="bench",
+        JOBS_MODE="rq",
+        PYTHONPATH=str(ROOT),
+    )
+    if not env.get("DATABASE_URL", "").startswith("postgres") or not env.get("REDIS_URL"):
+        raise SystemExit("set DATABASE_URL (PostgreSQL, a *_bench database) and REDIS_URL")
+    prepare_database(env)
+    echo_port, bot_port = free_port(), free_port()
+    echo = start_gunicorn("bench.bot_echo:app", echo_port, args.workers, env)
+    bot = start_gunicorn("wsgi:app", bot_port, args.workers, env)
+    run = str(int(time.time()) % 100000)
+    results = {}
+    try:
+        for name, port, content, citizens in (
+            ("echo", echo_port, "帮助", 1000),
+            ("help", bot_port, "帮助", 1000),
+            ("dialogue", bot_port, "小区门口的路灯不亮了", 1000),
+        ):
+            wrk(port, content, f"9{run}0", 2, args.connections, citizens)  # warm-up
+            results[name] = wrk(port, content, f"1{run}{len(name)}", args.seconds, args.connections, citizens)
+            if name != "echo":
+                results[name + "@rate"] = fixed_rate(
+                    port, content, f"2{run}{len(name)}", args.rate, args.seconds, citizens
+                )
+    finally:
+        stop(echo)
+        stop(bot)
+    print(f"gunicorn sync x{args.workers}, wrk -t2 -c{args.connections} -d{args.seconds}s; fixed rate {args.rate}/s")
+    print(f"{'scenario':<16}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs echo':>9}")
+    for name, r in results.items():
+        ratio = r["rate"] / results["echo"]["rate"] if "@" not in name else float("nan")
+        err = r.get("non2xx", r.get("errors", 0))
+        print(f"{name:<16}{r['rate']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{err:>8}{ratio:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The webhook over real HTTP: URL check, the three modes, key rotation, refusals, dedup of WeChat's retries."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from app.bot.models import InboundMessage
+from app.bot.protocol import signature
+from app.extensions import db
+from tests.bot.wechat_wire import OLD_AES_KEY, WeChat, encrypt, fields_of, message_xml, sign
+
+HELP_START = "您可以这样使用"
+
+
+def inbound_count() -> int:
+    n = db.session.scalar(select(func.count()).select_from(InboundMessage))
+    db.session.commit()
+    return n
+
+
+def test_the_signature_matches_wechats_own_example():
+    assert signature("AAAAA", "1714036504", "1514711492") == "f464b24fc39322e44b38aa78f5edd27bd1441696"
+
+
+def test_the_url_check_echoes_echostr_only_with_a_good_signature(wechat):
+    import requests
+
+    params = {**wechat.query(), "echostr": "abc123"}
+    assert requests.get(wechat.url, params=params, timeout=5).text == "abc123"
+    params["signature"] = "0" * 40
+    assert requests.get(wechat.url, params=params, timeout=5).status_code == 403
+
+
+def test_a_plain_text_push_gets_a_text_reply_addressed_back(make_citizen):
+    c = make_citizen()
+    res = c.wechat.push({**c.base("text"), "Content": "帮助", "MsgId": 1001})
+    reply = fields_of(res.text)
+    assert reply["ToUserName"] == c.openid and reply["FromUserName"] == "gh_test"
+    assert reply["Content"].startswith(HELP_START)
+
+
+def test_compatible_and_safe_mode_pushes_are_decrypted_and_answered_encrypted(make_citizen):
+    for mode in ("compat", "safe"):
+        c = make_citizen(mode)
+        res = c.wechat.push({**c.base("text"), "Content": "帮助", "MsgId": 2000 + len(mode)})
+        assert "<Encrypt>" in res.text and HELP_START not in res.text
+        assert c.wechat.reply(res).startswith(HELP_START)
+
+
+def test_the_previous_encoding_aes_key_still_works_during_rotation(app, make_citizen):
+    c = make_citizen("safe")
+    c.wechat.aes_key = OLD_AES_KEY
+    res = c.wechat.push({**c.base("text"), "Content": "帮助", "MsgId": 3001})
+    assert res.status_code == 400  # not configured yet
+    app.config["WECHAT_PREVIOUS_ENCODING_AES_KEY"] = OLD_AES_KEY
+    res = c.wechat.push({**c.base("text"), "Content": "帮助", "MsgId": 3002})
+    assert c.wechat.reply(res).startswith(HELP_START)  # answered with the old key, which WeChat still uses
+
+
+def test_bad_signatures_and_stale_or_future_timestamps_are_refused(make_citizen):
+    c = make_citizen("safe")
+    body = message_xml({**c.base("text"), "Content": "帮助", "MsgId": 4001})
+    params = c.wechat.query()
+    params["signature"] = sign("wrong-token", params["timestamp"], params["nonce"])
+    assert c.wechat.raw(body, params).status_code == 403
+    for skew in (-301, 301):
+        assert (
+            c.wechat.push({**c.base("text"), "Content": "帮助"}, timestamp=int(time.time()) + skew).status_code == 403
+        )
+    # safe mode: a msg_signature over something else
+    encrypted = encrypt(body)
+    params = {**c.wechat.query(), "encrypt_type": "aes", "msg_signature": "f" * 40}
+    res = c.wechat.raw(f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>", params)
+    assert res.status_code == 403
+    assert inbound_count() == 0
+
+
+def test_a_body_over_the_limit_is_refused(app, wechat):
+    app.config["WECHAT_MAX_BODY_BYTES"] = 1024
+    res = wechat.raw("<xml>" + "x" * 2000 + "</xml>", wechat.query())
+    assert res.status_code == 413
+
+
+def test_hostile_and_malformed_xml_is_refused_without_expansion(wechat):
+    laughs = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">'
+        '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><xml><Content>&lol3;</Content></xml>'
+    )
+    xxe = (
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><MsgType>text</MsgType>"
+        "<Content>&e;</Content><MsgId>5</MsgId></xml>"
+    )
+    cases = {
+        "billion laughs": laughs,
+        "xxe": xxe,
+        "not xml": "hello",
+        "unclosed": "<xml><Content>",
+        "wrong root": "<foo><MsgType>text</MsgType></foo>",
+        "no sender": "<xml><MsgType>text</MsgType></xml>",
+        "empty": "",
+    }
+    for name, body in cases.items():
+        res = wechat.raw(body, wechat.query())
+        assert res.status_code == 400, name
+        assert "root:" not in res.text
+    assert inbound_count() == 0
+
+
+def test_text_containing_cdata_end_cannot_break_the_reply(make_citizen):
+    c = make_citizen()
+    hostile = "井盖没了]]><MsgType>image</MsgType><x>"
+    reply = c.text(hostile)
+    assert hostile in reply  # echoed literally, and the reply parsed as one text message
+
+
+def test_every_push_is_recorded_with_its_citizen_type_and_msgid(make_citizen):
+    c = make_citizen()
+    c.text("帮助", msg_id=777001)
+    row = db.session.scalar(select(InboundMessage).where(InboundMessage.msg_id == "777001"))
+    assert row.openid == c.openid and row.msg_type == "text" and row.payload["Content"] == "帮助"
+    assert row.citizen_id is not None and row.reply.startswith(HELP_START) and row.handled_at is not None
+
+
+def test_a_retried_message_gets_the_same_answer_and_has_one_effect(make_citizen):
+    c = make_citizen()
+    media_id = c.fake.add_media(b"x")
+    first = c.photo(media_id=media_id, msg_id=880001)
+    again = c.photo(media_id=media_id, msg_id=880001)
+    assert first == again and "共 1 张" in first
+    assert "共 2 张" in c.photo(msg_id=880002)
+    assert inbound_count() == 2
+
+
+def test_three_concurrent_tries_of_one_message_get_one_answer_and_one_effect(make_citizen, wechat):
+    c = make_citizen()
+    fields = {**c.base("text"), "Content": "路边有井盖缺失", "MsgId": 990001}
+    db.session.commit()
+    results, barrier = [], threading.Barrier(3)
+
+    def push():
+        barrier.wait()
+        results.append(WeChat(wechat.url.removesuffix("/wechat")).push(dict(fields)))
+
+    threads = [threading.Thread(target=push) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    replies = {wechat.reply(r) for r in results}
+    assert len(replies) == 1 and "井盖" in replies.pop()
+    assert inbound_count() == 1
+    draft_reply = c.text("帮助")
+    assert draft_reply.startswith(HELP_START)
+
+
+def test_events_are_deduplicated_by_sender_and_create_time(app, make_citizen):
+    c = make_citizen()
+    t = int(time.time())
+    assert "欢迎" in c.event("subscribe", create_time=t)
+    assert "欢迎" in c.event("subscribe", create_time=t)
+    assert inbound_count() == 1
+
+
+def test_hostile_xml_inside_an_encrypted_push_is_refused_too(make_citizen):
+    c = make_citizen("safe")
+    inner = '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><FromUserName>o</FromUserName></xml>'
+    encrypted = encrypt(inner)
+    params = c.wechat.query()
+    params.update(
+        encrypt_type="aes", msg_signature=sign("test-wechat-token", params["timestamp"], params["nonce"], encrypted)
+    )
+    res = c.wechat.raw(f"<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>", params)
+    assert res.status_code == 400
+    assert inbound_count() == 0
+
+
+def test_a_push_encrypted_for_another_app_id_is_refused(make_citizen):
+    c = make_citizen("safe")
+    encrypted = encrypt(message_xml({**c.base("text"), "Content": "帮助", "MsgId": 6001}), app_id="wxSomeoneElse")
+    params = c.wechat.query()
+    params.update(
+        encrypt_type="aes", msg_signature=sign("test-wechat-token", params["timestamp"], params["nonce"], encrypted)
+    )
+    res = c.wechat.raw(f"<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>", params)
+    assert res.status_code == 400
