@@ -124,7 +124,6 @@ def load_config(overrides: dict | None = None) -> dict:
         "WECHAT_HTTP_TIMEOUT_S": _float("WECHAT_HTTP_TIMEOUT_S", 5.0),
         "DRAFT_TTL": _int("DRAFT_TTL", 30 * 60),
         "BOT_LOCATION_FRESH_S": _int("BOT_LOCATION_FRESH_S", 10 * 60),
-        "OPEN311_API_KEYS": [k for k in (_env("OPEN311_API_KEYS", "") or "").split(",") if k.strip()],
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

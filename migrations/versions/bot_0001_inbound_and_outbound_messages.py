@@ -1,7 +1,7 @@
 """bot: inbound and outbound messages
 
 Revision ID: bot0001
-Revises: 0002
+Revises: (chained at merge)
 Create Date: 2026-11-24 00:24:59.449452
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'bot0001'
-down_revision = '0002'
+down_revision = 'console0001'
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """console: index for the case list's deadline sort
 
 Revision ID: console0001
-Revises: 0002
+Revises: (chained at merge)
 Create Date: 2026-11-24 00:50:00
 """
 
 from alembic import op
 
 revision = "console0001"
-down_revision = "0002"
+down_revision = "points0001"
 branch_labels = None
 depends_on = None
 

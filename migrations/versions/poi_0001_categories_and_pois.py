@@ -1,7 +1,7 @@
 """poi: categories and points of interest
 
 Revision ID: poi0001
-Revises: 0002
+Revises: (chained at merge)
 Create Date: 2026-11-24 00:22:49.047878
 
 """

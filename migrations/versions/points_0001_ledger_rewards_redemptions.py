@@ -1,7 +1,7 @@
 """points: ledger, rewards, redemptions
 
 Revision ID: points0001
-Revises: 0002
+Revises: (chained at merge)
 Create Date: 2026-11-24 00:32:48.361630
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'points0001'
-down_revision = '0002'
+down_revision = 'poi0001'
 branch_labels = None
 depends_on = None
 
