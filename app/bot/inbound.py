@@ -40,7 +40,6 @@ def _payload(msg: Message) -> dict:
 
 def handle_push(msg: Message) -> str:
     """The reply text for a push ("" when there is nothing to say)."""
-    r = get_redis()
     citizen = get_or_create_citizen(msg.source)
     row = InboundMessage(
         dedup_key=msg.dedup_key,
@@ -64,9 +63,35 @@ def handle_push(msg: Message) -> str:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        return wait_for_reply(msg.dedup_key)
+        row_id = _reclaim_failed(msg.dedup_key)
+        if row_id is None:
+            return wait_for_reply(msg.dedup_key)
+        # The first try failed (Redis or the database was away): WeChat's retry acts again instead of
+        # repeating the apology, so a transient fault heals itself.
+        citizen = get_or_create_citizen(msg.source)
     finally:
         session.expire_on_commit = True
+    return _act(msg, citizen, row_id)
+
+
+def _reclaim_failed(dedup_key: str) -> int | None:
+    """Claim a recorded push whose handling failed, for exactly one retry at a time; None when there is none."""
+    row_id = db.session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.dedup_key == dedup_key, InboundMessage.error.isnot(None))
+        .values(error=None, handled_at=None, reply=None)
+        .returning(InboundMessage.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    db.session.commit()
+    if row_id is not None:
+        get_redis().delete(_reply_key(dedup_key))
+    return row_id
+
+
+def _act(msg: Message, citizen, row_id: int) -> str:
+    """Dispatch a recorded push and keep its answer (on the row and in Redis for the retries)."""
+    r = get_redis()
     error = None
     try:
         if changes_draft(msg):

@@ -187,3 +187,26 @@ def test_a_push_encrypted_for_another_app_id_is_refused(make_citizen):
     )
     res = c.wechat.raw(f"<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>", params)
     assert res.status_code == 400
+
+
+def test_a_retry_of_a_push_whose_first_try_failed_acts_instead_of_apologising_again(make_citizen, monkeypatch):
+    from app.bot import inbound
+    from app.bot import messages as M
+
+    real_dispatch = inbound.dispatch
+    calls = {"n": 0}
+
+    def flaky(msg, citizen):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("Redis restarting")
+        return real_dispatch(msg, citizen)
+
+    monkeypatch.setattr(inbound, "dispatch", flaky)
+    c = make_citizen()
+    media_id = c.fake.add_media(b"x")
+    assert c.photo(media_id=media_id, msg_id=770001) == M.SORRY  # the citizen is told, never left in silence
+    healed = c.photo(media_id=media_id, msg_id=770001)  # WeChat's retry of the same MsgId
+    assert "共 1 张" in healed
+    assert c.photo(media_id=media_id, msg_id=770001) == healed  # later retries get the healed answer
+    assert inbound_count() == 1 and calls["n"] == 2
