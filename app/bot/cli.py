@@ -49,19 +49,10 @@ def photos_cli():
 @with_appcontext
 def photos_fetch():
     """Enqueue downloads for every WeChat photo still pending (e.g. after Redis was down)."""
-    from sqlalchemy import select
+    from app.bot.tasks import refetch_pending_photos
 
-    from app.bot.tasks import WECHAT_PREFIX, fetch_photos
-    from app.extensions import db
-    from app.reports.models import ReportPhoto
-
-    report_ids = db.session.scalars(
-        select(ReportPhoto.report_id)
-        .where(ReportPhoto.status == "pending", ReportPhoto.source_ref.startswith(WECHAT_PREFIX))
-        .distinct()
-    ).all()
-    n = sum(fetch_photos(rid) for rid in report_ids)
-    click.echo(f"enqueued {n} photo download(s) for {len(report_ids)} case(s)")
+    n, cases = refetch_pending_photos()
+    click.echo(f"enqueued {n} photo download(s) for {cases} case(s)")
 
 
 class Simulator:

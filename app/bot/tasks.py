@@ -39,6 +39,22 @@ def fetch_photos(report_id: int) -> int:
     return len(ids)
 
 
+def refetch_pending_photos() -> tuple[int, int]:
+    """Enqueue downloads for every WeChat photo still pending (Redis was down, a job was lost); (photos, cases)."""
+    report_ids = db.session.scalars(
+        select(ReportPhoto.report_id)
+        .where(ReportPhoto.status == "pending", ReportPhoto.source_ref.startswith(WECHAT_PREFIX))
+        .distinct()
+    ).all()
+    return sum(fetch_photos(rid) for rid in report_ids), len(report_ids)
+
+
+@app_job
+def refetch_pending_photos_job() -> int:
+    """The periodic form of refetch_pending_photos (a queued or running download is not enqueued twice)."""
+    return refetch_pending_photos()[0]
+
+
 def _last_try() -> bool:
     job = get_current_job()
     return job is None or not job.retries_left
