@@ -8,16 +8,18 @@ draft id is the submission's client_ref, so submitting twice returns the same ca
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from contextlib import contextmanager
 
 from flask import current_app, g, has_request_context
+from redis.exceptions import LockError, RedisError
 
 from app import geo
 from app.bot import messages as M
 from app.citizens.models import Citizen
-from app.extensions import get_redis
+from app.extensions import db, get_redis
 from app.reports.categories import CONFIDENT, suggest_category
 from app.reports.services import (
     InvalidReport,
@@ -35,6 +37,8 @@ GHOST_TTL_S = 24 * 3600  # how long we remember that a draft existed, to tell th
 def _key(openid: str) -> str:
     return f"bot:draft:{openid}"
 
+log = logging.getLogger(__name__)
+
 
 def _ghost(openid: str) -> str:
     return f"bot:draft-ghost:{openid}"
@@ -42,9 +46,21 @@ def _ghost(openid: str) -> str:
 
 @contextmanager
 def citizen_lock(openid: str):
-    """One dialogue step at a time per citizen, across all web workers."""
-    with get_redis().lock(f"bot:lock:{openid}", timeout=15, blocking_timeout=4):
+    """One dialogue step at a time per citizen, across all web workers.
+
+    A release that fails (Redis went away after the step was done) is not the step's failure: the lock expires on
+    its own, and turning it into an error would make WeChat's retry act a second time on a finished step.
+    """
+    lock = get_redis().lock(f"bot:lock:{openid}", timeout=15, blocking_timeout=4)
+    if not lock.acquire():
+        raise LockError(f"another step of {openid} is still running")
+    try:
         yield
+    finally:
+        try:
+            lock.release()
+        except (LockError, RedisError) as exc:
+            log.warning("bot: could not release the dialogue lock of %s (it expires by itself): %s", openid, exc)
 
 
 def _cache() -> dict:
@@ -220,6 +236,10 @@ def submit(draft: dict, citizen: Citizen, said: list[str]) -> list[str]:
         photos=[PhotoInput(source_ref=f"wechat:{m}") for m in draft["photos"]],
         client_ref=draft["id"],
     )
+    # Keep the new case's fields after the commit: the answer must not need the database again (a database that
+    # goes away right after the commit would otherwise turn a filed case into an apology).
+    session = db.session()
+    session.expire_on_commit = False
     try:
         report = submit_report(sub)
     except OutsideServiceArea:
@@ -229,9 +249,16 @@ def submit(draft: dict, citizen: Citizen, said: list[str]) -> list[str]:
     except (InvalidReport, UnknownCategory) as exc:
         save(citizen.openid, draft)
         return [*said, M.SUBMIT_FAILED.format(reason=exc.message)]
-    clear(citizen.openid)
+    finally:
+        session.expire_on_commit = True
+    case_number = report.case_number
+    category = report.category.name if report.category else M.UNCATEGORIZED
     from app.bot.tasks import fetch_photos  # the photos are fetched by jobs, never in this request
 
-    fetch_photos(report.id)
-    category = report.category.name if report.category else M.UNCATEGORIZED
-    return [*said, M.SUBMITTED.format(case_number=report.case_number, category=category)]
+    try:
+        clear(citizen.openid)
+        fetch_photos(report.id)
+    except Exception as exc:  # the case is filed: the periodic photo refetch picks up what is still pending
+        log.warning("bot: case %s filed, but clearing the draft or queueing photos failed: %s", case_number, exc)
+        db.session.rollback()
+    return [*said, M.SUBMITTED.format(case_number=case_number, category=category)]

@@ -6,10 +6,12 @@ of several concurrent tries acts: the others wait briefly for the stored answer 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
@@ -85,7 +87,8 @@ def _reclaim_failed(dedup_key: str) -> int | None:
     ).scalar_one_or_none()
     db.session.commit()
     if row_id is not None:
-        get_redis().delete(_reply_key(dedup_key))
+        with contextlib.suppress(RedisError):  # a stale apology in Redis is overwritten by _act
+            get_redis().delete(_reply_key(dedup_key))
     return row_id
 
 
@@ -104,7 +107,10 @@ def _act(msg: Message, citizen, row_id: int) -> str:
         db.session.rollback()
         error = f"{type(exc).__name__}: {exc}"[:200]
         reply = M.SORRY
-    r.set(_reply_key(msg.dedup_key), reply, ex=REPLY_TTL_S)
+    try:
+        r.set(_reply_key(msg.dedup_key), reply, ex=REPLY_TTL_S)
+    except RedisError as exc:  # the row below keeps the answer for WeChat's retries
+        log.warning("bot: could not cache the reply to %s: %s", msg.dedup_key, exc)
     _store_reply(row_id, reply, error)
     return reply
 
@@ -128,7 +134,12 @@ def wait_for_reply(dedup_key: str, wait_s: float = RETRY_WAIT_S) -> str:
     r = get_redis()
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        stored = r.get(_reply_key(dedup_key))
+        try:
+            stored = r.get(_reply_key(dedup_key))
+        except RedisError:  # Redis is away: the row has the answer once the first try stored it
+            stored = db.session.scalar(select(InboundMessage.reply).where(InboundMessage.dedup_key == dedup_key))
+            db.session.rollback()
+            stored = stored.encode() if stored is not None else None
         if stored is not None:
             return stored.decode()
         time.sleep(0.05)
