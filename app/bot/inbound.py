@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.bot import messages as M
 from app.bot.dialogue import citizen_lock
@@ -111,7 +111,11 @@ def _act(msg: Message, citizen, row_id: int) -> str:
         r.set(_reply_key(msg.dedup_key), reply, ex=REPLY_TTL_S)
     except RedisError as exc:  # the row below keeps the answer for WeChat's retries
         log.warning("bot: could not cache the reply to %s: %s", msg.dedup_key, exc)
-    _store_reply(row_id, reply, error)
+    try:
+        _store_reply(row_id, reply, error)
+    except SQLAlchemyError as exc:  # the step is done: answer it; the row only misses its audit copy
+        db.session.rollback()
+        log.warning("bot: could not store the reply to %s: %s", msg.dedup_key, exc)
     return reply
 
 
