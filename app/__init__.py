@@ -16,6 +16,16 @@ from app.geo import ServiceArea
 DOMAINS = ("citizens", "reports", "poi", "points", "bot")
 
 
+def domain_module(name: str, module: str):
+    """Import app.<name>.<module> when that domain package has it (models, routes, cli, seed); else None."""
+    try:
+        return importlib.import_module(f"app.{name}.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"app.{name}.{module}":
+            raise
+        return None
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: config → extensions → blueprints → error handlers → CLI commands."""
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
@@ -45,11 +55,7 @@ def register_extensions(app: Flask) -> None:
     # Import every package's models so metadata (create_all, migrations) sees all tables.
     importlib.import_module("app.events")
     for name in DOMAINS:
-        try:
-            importlib.import_module(f"app.{name}.models")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"app.{name}.models":
-                raise
+        domain_module(name, "models")
 
 
 def register_blueprints(app: Flask) -> None:
@@ -59,13 +65,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     observability.init_app(app)
     for name in DOMAINS:
-        try:
-            module = importlib.import_module(f"app.{name}.routes")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"app.{name}.routes":
-                raise
-            continue
-        app.register_blueprint(module.bp)
+        module = domain_module(name, "routes")
+        if module is not None:
+            app.register_blueprint(module.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -100,11 +102,6 @@ def register_commands(app: Flask) -> None:
     for cmd in platform_commands:
         app.cli.add_command(cmd)
     for name in DOMAINS:
-        try:
-            module = importlib.import_module(f"app.{name}.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"app.{name}.cli":
-                raise
-            continue
-        for cmd in module.commands:
+        module = domain_module(name, "cli")
+        for cmd in module.commands if module is not None else []:
             app.cli.add_command(cmd)

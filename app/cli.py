@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -114,13 +112,3 @@ def info(host, port):
 
 
 commands = [events_cli, rq_cli, seed_cli, info]
-
-
-def domain_module(name: str, module: str):
-    """Import app.<name>.<module> if that package has it (used by seeding)."""
-    try:
-        return importlib.import_module(f"app.{name}.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"app.{name}.{module}":
-            raise
-        return None
