@@ -12,10 +12,11 @@ from app.citizens.auth import current_citizen_id, staff_required
 from app.citizens.models import Citizen
 from app.extensions import db
 from app.points import queries
-from app.points.models import ENTRY_REASONS, REDEMPTION_LABELS
+from app.points.models import ENTRY_REASONS, REDEMPTION_LABELS, Reward
 from app.points.present import local, pickup_url, pretty_code, qr_svg
-from app.points.rewards import available_rewards
+from app.points.rewards import available_rewards, create_reward, restock, set_active
 from app.points.services import (
+    InvalidRequest,
     PointsError,
     RedemptionNotFound,
     cancel_redemption,
@@ -151,3 +152,40 @@ def staff_pickup():
         except RedemptionNotFound as exc:
             error = exc.message
     return render_template("points/staff_pickup.html", code=code, redemption=redemption, citizen=citizen, error=error)
+
+
+def _form_int(name: str, *, required: bool = True) -> int | None:
+    raw = (request.form.get(name) or "").strip()
+    if not raw and not required:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"「{name}」应为整数") from None
+
+
+@pages_bp.route("/points/staff/rewards", methods=["GET", "POST"])
+@staff_required("admin")
+def staff_rewards():
+    """Admins keep the rewards catalogue: add a reward, restock or take units off, put it on or off the shelf."""
+    if request.method == "POST":
+        action = request.form.get("action")
+        try:
+            if action == "create":
+                reward = create_reward(request.form.get("name", ""), _form_int("cost"), _form_int("stock"),
+                                       _form_int("per_citizen", required=False),
+                                       description=request.form.get("description", "").strip())
+                flash(f"已添加奖品「{reward.name}」", "ok")
+            elif action == "restock":
+                reward = restock(_form_int("reward_id"), _form_int("delta"))
+                flash(f"「{reward.name}」库存现为 {reward.stock}", "ok")
+            elif action in ("activate", "deactivate"):
+                reward = set_active(_form_int("reward_id"), action == "activate")
+                flash(f"「{reward.name}」已{'上架' if reward.active else '下架'}", "ok")
+            else:
+                raise InvalidRequest("未知操作")
+        except PointsError as exc:
+            flash(exc.message, "error")
+        return redirect(url_for(".staff_rewards"))
+    rewards = db.session.scalars(select(Reward).order_by(Reward.active.desc(), Reward.cost, Reward.id)).all()
+    return render_template("points/staff_rewards.html", rewards=rewards)

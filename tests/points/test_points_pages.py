@@ -169,3 +169,39 @@ def test_a_citizen_redeems_in_the_shop_sees_the_code_and_staff_collect_it(
     assert "已领取" in page.locator("[data-code]").first.inner_text()
     db.session.expire_all()
     assert db.session.scalar(db.select(Redemption.status)) == "collected"
+
+
+def test_an_admin_keeps_the_rewards_catalogue_on_its_page(app, client):
+    from sqlalchemy import select
+
+    from app.citizens.services import create_staff_user
+    from app.extensions import db
+    from app.points.models import Reward
+
+    admin, _ = create_staff_user("catalogue-admin", "admin", "admin-pass-1")
+    sign_in_staff(client, admin.id)
+    page = client.get("/points/staff/rewards").get_data(as_text=True)
+    token = csrf_of(page)
+    client.post("/points/staff/rewards", data={"csrf_token": token, "action": "create", "name": "公交卡充值 20 元",
+                                               "cost": "200", "stock": "30", "per_citizen": "1"})
+    reward = db.session.scalar(select(Reward).where(Reward.name == "公交卡充值 20 元"))
+    assert (reward.cost, reward.stock, reward.total_stock, reward.per_citizen_limit) == (200, 30, 30, 1)
+    client.post("/points/staff/rewards", data={"csrf_token": token, "action": "restock", "reward_id": reward.id,
+                                               "delta": "-5"})
+    client.post("/points/staff/rewards", data={"csrf_token": token, "action": "deactivate", "reward_id": reward.id})
+    refused = client.post("/points/staff/rewards", data={"csrf_token": token, "action": "restock",
+                                                         "reward_id": reward.id, "delta": "-999"},
+                          follow_redirects=True).get_data(as_text=True)
+    assert "库存不足" in refused
+    bad = client.post("/points/staff/rewards", data={"csrf_token": token, "action": "create", "name": "x",
+                                                     "cost": "0", "stock": "1"}, follow_redirects=True)
+    assert "所需积分必须大于 0" in bad.get_data(as_text=True)
+    db.session.expire_all()
+    reward = db.session.get(Reward, reward.id)
+    assert (reward.stock, reward.total_stock, reward.active) == (25, 25, False)
+    assert client.post("/points/staff/rewards", data={"action": "activate", "reward_id": reward.id}).status_code == 400
+
+
+def test_only_admins_may_open_the_rewards_catalogue(app, client, staff):
+    sign_in_staff(client, staff.id)  # a dispatcher
+    assert client.get("/points/staff/rewards").status_code == 403
