@@ -196,7 +196,8 @@ def relay(rows: list[tuple[int, str]]) -> int:
             done.append(event_id)
     except Exception as exc:  # Redis down or refusing: the sweep relays these rows later.
         log.warning("outbox relay stopped after %d of %d events: %s", len(done), len(rows), exc)
-    failed = [event_id for event_id, _ in rows if event_id not in set(done)]
+    relayed = set(done)
+    failed = [event_id for event_id, _ in rows if event_id not in relayed]
     # A separate short transaction: the use case's own transaction has already committed.
     with db.engine.begin() as conn:
         if done:
