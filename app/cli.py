@@ -50,8 +50,12 @@ def rq_worker(queues, burst, name, maintenance_interval):
 
     names = queues or QUEUE_NAMES
     interval = maintenance_interval or current_app.config["RQ_MAINTENANCE_INTERVAL_S"]
+    # An idle worker blocks in BLPOP for worker_ttl - 15 s and only runs its maintenance (registry clean-up, and
+    # taking over the scheduler of a worker that died, which moves due retries to their queues) between waits.
+    # rq's default (420 s) would leave retries unscheduled for up to 7 minutes after the scheduling worker dies;
+    # tying the wait to the maintenance interval bounds it (docs/deployment.md).
     worker = SimpleWorker([get_queue(n) for n in names], connection=current_app.extensions["redis"], name=name,
-                          maintenance_interval=interval)
+                          maintenance_interval=interval, worker_ttl=interval + 15)
     worker.work(burst=burst, with_scheduler=True)
 
 
