@@ -1,15 +1,16 @@
-"""Bot jobs: fetch a case's photos from WeChat after submission."""
+"""Bot jobs: fetch a case's photos from WeChat after submission; keep the shared access_token warm."""
 
 from __future__ import annotations
 
 import logging
 
 import requests
+from flask import current_app
 from rq import get_current_job
 from sqlalchemy import select
 
 from app.bot import messages as M
-from app.bot.client import WeChatClientException, download_media
+from app.bot.client import WeChatClientException, download_media, get_client
 from app.extensions import db
 from app.jobs import app_job, enqueue
 from app.media import MediaRejected, store_image
@@ -90,3 +91,19 @@ def download_photo(photo_id: int) -> str:
         return "rejected"
     attach_photo(photo_id, stored.sha256, stored.width, stored.height)
     return "stored"
+
+
+@app_job
+def refresh_access_token_job() -> str:
+    """Fetch the access_token as soon as the shared one has run out, so no job waits for it (cron, every minute).
+
+    The stored token expires five minutes before WeChat's (TOKEN_MARGIN_S), which is when stable_token starts
+    handing out the next one; a valid token is left alone (one Redis EXISTS a minute).
+    """
+    if not current_app.config.get("WECHAT_APP_ID") or not current_app.config.get("WECHAT_APP_SECRET"):
+        return "not configured"
+    client = get_client()
+    if client.session.get(client.access_token_key):
+        return "valid"
+    client.fetch_access_token()
+    return "refreshed"

@@ -242,6 +242,22 @@ def test_ten_threads_share_one_access_token(app, fake_wechat):
     assert len(set(tokens)) == 1 and fake_wechat.token_fetches == 1
 
 
+def test_the_token_job_fetches_only_when_the_shared_token_has_run_out(app, fake_wechat):
+    from app.bot.tasks import refresh_access_token_job
+
+    def fetches() -> int:
+        return len(fake_wechat.sent("cgi-bin/stable_token"))
+
+    assert refresh_access_token_job() == "refreshed" and fetches() == 1
+    assert refresh_access_token_job() == "valid" and fetches() == 1
+    client = get_client()
+    client.session.delete(client.access_token_key)  # its TTL ran out
+    assert refresh_access_token_job() == "refreshed" and fetches() == 2
+    assert get_client().access_token == fake_wechat.stable_token and fetches() == 2
+    app.config["WECHAT_APP_ID"] = ""
+    assert refresh_access_token_job() == "not configured" and fetches() == 2
+
+
 def test_menu_push_creates_the_three_menus(runner, fake_wechat):
     result = runner.invoke(args=["wechat", "menu", "push"])
     assert result.exit_code == 0, result.output
