@@ -99,6 +99,15 @@ def _sqlite_begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def api_timestamp(value: datetime | None) -> str | None:
+    """The one timestamp format of every JSON API (staff, Open311, points): RFC 3339 in UTC to the second."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to api_timestamp")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class UTCDateTime(TypeDecorator):
     """A timezone-aware UTC timestamp on every database (SQLite hands back naive values otherwise)."""
 

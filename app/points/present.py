@@ -9,12 +9,10 @@ import qrcode
 import qrcode.image.svg
 from flask import current_app, url_for
 
+from app.extensions import api_timestamp
 from app.points.models import ENTRY_REASONS, REDEMPTION_LABELS, PointsEntry, Redemption, Reward
 
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC, or None."""
-    return value.isoformat() if value else None
+iso = api_timestamp
 
 
 def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.events import utcnow
-from app.extensions import csrf, db
+from app.extensions import api_timestamp, csrf, db
 from app.jobs import app_job, enqueue
 from app.media import MediaRejected, store_image
 from app.reports.models import OPEN_STATUSES, Category, Report, ReportPhoto
@@ -54,8 +54,7 @@ class Open311Error(Exception):
 # ------------------------------------------------------------------------------------------- rendering
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+_iso = api_timestamp
 
 
 def _xml_value(parent: ET.Element, key: str, value) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from flask import Blueprint, g, jsonify, request
 
 from app.citizens.auth import api_staff_required
-from app.extensions import csrf, db
+from app.extensions import api_timestamp, csrf, db
 from app.reports import queries
 from app.reports.models import Report, ReportEvent
 from app.reports.services import ReportNotFound, add_comment, get_report, transition
@@ -23,8 +23,7 @@ csrf.exempt(bp)
 OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.json"
 
 
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+_iso = api_timestamp
 
 
 def case_summary(r: Report) -> dict:

@@ -75,7 +75,7 @@ def test_an_admin_creates_restocks_and_shelves_a_reward(app, client, admin):
     assert created.status_code == 201
     reward = created.get_json()["reward"]
     assert (reward["name"], reward["stock"], reward["per_citizen_limit"]) == ("公交一日票", 10, 1)
-    assert reward["valid_until"] == "2099-12-31T15:59:00+00:00"
+    assert reward["valid_until"] == "2099-12-31T15:59:00Z"
     restocked = client.post(f"/api/staff/rewards/{reward['id']}/restock", json={"delta": 5}, headers=admin)
     assert restocked.get_json()["reward"]["stock"] == 15
     too_many = client.post(f"/api/staff/rewards/{reward['id']}/restock", json={"delta": -16}, headers=admin)
