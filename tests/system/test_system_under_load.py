@@ -199,6 +199,28 @@ class Stack:
             time.sleep(seconds)
             conn.execute(text(f'ALTER DATABASE "{self.db_name}" ALLOW_CONNECTIONS true'))
 
+    # -------------------------------------------------------------------------------------------- figures
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each part of the stack (from /proc), to see where the load goes."""
+        tick = os.sysconf("SC_CLK_TCK")
+        sessions = {proc.pid: name.rstrip("12") for name, proc in self.procs.items()}
+        used = {"web": 0.0, "worker": 0.0, "redis": 0.0, "postgres": 0.0}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = (entry / "stat").read_text()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            fields = raw[raw.rindex(")") + 2 :].split()
+            seconds = (int(fields[11]) + int(fields[12])) / tick
+            part = sessions.get(int(fields[3])) or ("postgres" if comm.startswith("postgres") else None)
+            if part:
+                used[part] += seconds
+        used["client"] = sum(os.times()[:2])
+        return used
+
     def sql(self, query: str, **params):
         engine = create_engine(self.db_url)
         try:
@@ -285,6 +307,7 @@ def test_two_hundred_citizens_through_faults_lose_nothing_and_double_nothing(sta
     injector = threading.Thread(target=faults if FAULTS else lambda: None, daemon=True)
     injector.start()
     t0 = time.perf_counter()
+    cpu0 = stack.cpu_seconds()
 
     def run(i: int) -> None:
         cases[phones[i].openid] = report_once(phones[i], *spots[i])
@@ -292,6 +315,7 @@ def test_two_hundred_citizens_through_faults_lose_nothing_and_double_nothing(sta
     with ThreadPoolExecutor(max_workers=int(os.environ.get("LOAD_CONCURRENCY", "24"))) as pool:
         list(pool.map(run, range(CITIZENS)))
     elapsed = time.perf_counter() - t0
+    cpu = {part: used - cpu0.get(part, 0.0) for part, used in stack.cpu_seconds().items()}
     injector.join(timeout=60)
     assert faults_done == (["worker SIGKILL", "redis restart", "database refused 3 s"] if FAULTS else [])
 
@@ -353,4 +377,5 @@ def test_two_hundred_citizens_through_faults_lose_nothing_and_double_nothing(sta
           f"p99 {lat[int(len(lat) * 0.99) - 1] * 1e3:.0f} ms, client retries {Phone.retries}, "
           f"job tries that failed and were retried {job_failures}, "
           f"pushes still failed {failed}, process restarts {stack.restarts}, "
-          f"faults: {', '.join(faults_done) or 'none'}, web workers {stack.env['WEB_CONCURRENCY']}")
+          f"faults: {', '.join(faults_done) or 'none'}, web workers {stack.env['WEB_CONCURRENCY']}; "
+          + ("" if FAULTS else "CPU seconds while reporting: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())))
