@@ -3,6 +3,10 @@
 Each cache has a version counter in Redis. A writer bumps it after committing; every process compares its copy's
 version with Redis at most once per INDEX_CHECK_INTERVAL_S and rebuilds when it differs, so all web workers see a
 change within seconds without a restart. If Redis is unreachable the last built copy keeps serving.
+
+`invalidate_on_change(Model, name)` makes the bump automatic: any commit that inserted, changed or deleted a row of
+that model through the ORM (a service, an admin page, a CLI, qr_generator) bumps the cache after it commits, so no
+writer has to remember to. Bulk UPDATE statements bypass it and call `invalidate` themselves when they matter.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_app_context
 from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app.extensions import get_redis
 
@@ -70,3 +77,35 @@ def invalidate(name: str) -> None:
     entries = current_app.extensions.get("versioned_caches", {})
     if name in entries:
         entries[name].loaded = False
+
+
+_watched: dict[type, str] = {}
+_STALE = "stale_caches"
+
+
+def invalidate_on_change(model: type, name: str) -> None:
+    """Bump cache `name` after every commit that inserted, changed or deleted a `model` row through the ORM."""
+    _watched[model] = name
+
+
+@event.listens_for(Session, "after_flush")
+def _note_stale_caches(session: Session, flush_context) -> None:
+    if not _watched:
+        return
+    for obj in chain(session.new, session.dirty, session.deleted):
+        name = _watched.get(type(obj))
+        if name is not None:
+            session.info.setdefault(_STALE, set()).add(name)
+
+
+@event.listens_for(Session, "after_commit")
+def _bump_stale_caches(session: Session) -> None:
+    names = session.info.pop(_STALE, None)
+    if names and has_app_context():
+        for name in sorted(names):
+            invalidate(name)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_stale_caches(session: Session) -> None:
+    session.info.pop(_STALE, None)

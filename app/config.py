@@ -89,7 +89,7 @@ def load_config(overrides: dict | None = None) -> dict:
         # then only `flask poi flush-scans`).
         "POI_SCAN_FLUSH_INTERVAL_S": _int("POI_SCAN_FLUSH_INTERVAL_S", 60),
         # Sign pages read signs from a per-process copy at most this old (0: a database read per scan).
-        "POI_SIGN_CACHE_TTL_S": _float("POI_SIGN_CACHE_TTL_S", 0.0),
+        "POI_SIGN_CACHE_TTL_S": _float("POI_SIGN_CACHE_TTL_S", 300.0),
         # Points (docs/points.md): per verified case, per duplicate of a verified case, a daily cap per citizen,
         # per-category overrides as JSON {"E0504": {"valid": 15, "duplicate": 2}}, pickup-code lifetime.
         "POINTS_VALID_CASE": _int("POINTS_VALID_CASE", 10),

@@ -14,7 +14,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
-from app.cache import cached, invalidate
+from app.cache import cached, invalidate, invalidate_on_change
 from app.extensions import db, get_redis
 from app.geo import parse_coordinates
 from app.jobs import enqueue
@@ -32,6 +32,12 @@ WALK_M_PER_MIN = 75.0  # about 4.5 km/h, an unhurried walk
 SCAN_KEY = "poi:scans:"  # + sign code: scans not yet written to signs.scan_count
 SCAN_DIRTY = "poi:scans:dirty"  # set of codes with pending scans
 SCAN_FLUSH_DUE = "poi:scans:flush-scheduled"  # set for one interval after a flush job was enqueued
+
+# Any ORM commit that touches these rows tells every process (the index and the sign copy are rebuilt within
+# INDEX_CHECK_INTERVAL_S); refresh_index()/refresh_signs() remain for bulk statements.
+invalidate_on_change(Poi, INDEX_NAME)
+invalidate_on_change(PoiCategory, INDEX_NAME)
+invalidate_on_change(Sign, SIGNS_NAME)
 
 DEFAULT_CATEGORIES = (
     # code, name, icon, sort
@@ -209,7 +215,11 @@ _SIGN_COLUMNS = (Sign.id, Sign.code, Sign.label, Sign.lat, Sign.lng)
 
 
 class SignTable:
-    """This process's copy of the active signs, reloaded (one SELECT) when older than POI_SIGN_CACHE_TTL_S."""
+    """This process's copy of the active signs, reloaded (one SELECT) when older than POI_SIGN_CACHE_TTL_S.
+
+    A sign created, edited or retired through the ORM replaces the whole copy within INDEX_CHECK_INTERVAL_S (the
+    `poi-signs` cache version); the TTL only bounds how long a change made outside the app (plain SQL) can hide.
+    """
 
     def __init__(self) -> None:
         self.by_code: dict[str, SignView] = {}
@@ -235,8 +245,8 @@ class SignTable:
 def get_active_sign(code: str) -> SignView | None:
     """The active sign with this code, or None (unknown or retired).
 
-    With POI_SIGN_CACHE_TTL_S > 0 signs come from a per-process copy: a retired or edited sign may show its old
-    state for up to that many seconds, unless whoever edits signs calls refresh_signs() after the commit.
+    With POI_SIGN_CACHE_TTL_S > 0 (the default) signs come from a per-process copy that every ORM change to a sign
+    replaces within INDEX_CHECK_INTERVAL_S; 0 reads the database on every scan.
     """
     if not code or len(code) > 16:
         return None

@@ -7,7 +7,7 @@ import pytest
 from geopy.distance import geodesic
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from app import create_app
 from app.extensions import db
@@ -143,13 +143,18 @@ def _add_poi(name, lat, lng, code="toilet", eid=None):
     db.session.commit()
 
 
-def test_the_index_is_rebuilt_in_this_process_after_invalidate_and_not_before(categories):
+def test_an_orm_change_rebuilds_the_index_and_plain_sql_waits_for_refresh_index(categories):
     _add_poi("老公厕", 29.60, 106.55)
     assert [p.name for p in nearest_pois(29.6, 106.55, k=5)] == ["老公厕"]
-    _add_poi("新公厕", 29.6001, 106.5501)  # written behind the index's back: no invalidate yet
-    assert [p.name for p in nearest_pois(29.6, 106.55, k=5)] == ["老公厕"]
-    refresh_index()
+    _add_poi("新公厕", 29.6001, 106.5501)  # through the ORM: the commit bumps the index's version
     assert [p.name for p in nearest_pois(29.6, 106.55, k=5)] == ["老公厕", "新公厕"]
+    cat_id = db.session.scalar(select(PoiCategory.id).where(PoiCategory.code == "toilet"))
+    db.session.execute(insert(Poi).values(name="第三处", category_id=cat_id, lat=29.6002, lng=106.5502, raw_lat=29.6002,
+                                          raw_lng=106.5502, raw_crs="wgs84", active=True))  # behind the index's back
+    db.session.commit()
+    assert [p.name for p in nearest_pois(29.6, 106.55, k=5)] == ["老公厕", "新公厕"]
+    refresh_index()
+    assert [p.name for p in nearest_pois(29.6, 106.55, k=5)] == ["老公厕", "新公厕", "第三处"]
 
 
 def test_an_import_is_seen_by_the_next_search_without_a_restart(categories):
@@ -158,12 +163,11 @@ def test_an_import_is_seen_by_the_next_search_without_a_restart(categories):
     assert [p.name for p in nearest_pois(29.6, 106.55)] == ["新停车场"]
 
 
-def test_a_retired_poi_disappears_from_results_after_refresh(categories):
+def test_a_retired_poi_disappears_from_results_at_once(categories):
     import_pois(_csv([("A", "甲", "toilet", 29.6, 106.55), ("B", "乙", "toilet", 29.601, 106.55)]))
     poi = db.session.scalar(select(Poi).where(Poi.external_id == "A"))
     poi.active = False
-    db.session.commit()
-    refresh_index()
+    db.session.commit()  # no refresh call: the ORM change bumps the index
     assert [p.name for p in nearest_pois(29.6, 106.55)] == ["乙"]
 
 

@@ -199,21 +199,52 @@ def test_with_rq_workers_the_first_scan_of_a_window_schedules_one_flush_job(app,
     assert sign().scan_count == 3 and pending_scans("DEMO01") == 1
 
 
-def test_with_a_sign_cache_a_retired_sign_stays_until_refresh_and_a_new_sign_works_at_once(app, client, demo):
-    from app.poi.services import refresh_signs
-
-    app.config["POI_SIGN_CACHE_TTL_S"] = 60
+def test_the_sign_cache_is_on_by_default_and_a_retired_or_new_sign_is_seen_at_once(app, client, demo):
+    assert app.config["POI_SIGN_CACHE_TTL_S"] > 0  # the default: signs from a per-process copy
     assert client.get("/s/DEMO01").status_code == 200
     sign().active = False
     db.session.add(Sign(code="NEW01", label="新标牌", lat=29.57, lng=106.53, raw_lat=29.57, raw_lng=106.53,
                         raw_crs="wgs84", active=True, scan_count=0))
-    db.session.commit()
-    assert client.get("/s/NEW01").status_code == 200  # not in the copy: looked up directly
-    assert client.get("/s/DEMO01").status_code == 200  # the copy is up to 60 s old
-    refresh_signs()
-    assert client.get("/s/DEMO01").status_code == 404
-    app.config["POI_SIGN_CACHE_TTL_S"] = 0
+    db.session.commit()  # the commit itself bumps the copy's version (no refresh call needed)
     assert client.get("/s/NEW01").status_code == 200
+    assert client.get("/s/DEMO01").status_code == 404
+    app.config["POI_SIGN_CACHE_TTL_S"] = 0  # no copy: a database read per scan
+    assert client.get("/s/NEW01").status_code == 200 and client.get("/s/DEMO01").status_code == 404
+
+
+def test_a_sign_edit_reaches_another_web_worker_within_the_check_interval(app, demo, tmp_path):
+    import time
+
+    from app import create_app
+    from tests.conftest import make_config
+
+    other = create_app(make_config(tmp_path, INDEX_CHECK_INTERVAL_S=0.5))  # same database, its own caches
+    other.extensions["redis"] = app.extensions["redis"]  # ... and the same Redis (a no-op on a real one)
+    browser = other.test_client()
+    reads: list[str] = []
+    with other.app_context():
+        event.listen(db.engine, "before_cursor_execute", lambda *a: reads.append(a[2]))
+    assert browser.get("/s/DEMO01").status_code == 200
+    reads.clear()
+    for _ in range(5):
+        assert browser.get("/s/DEMO01").status_code == 200
+    assert not [q for q in reads if "FROM signs" in q]  # served from the worker's copy
+
+    sign().label = "改过名字的标牌"
+    db.session.commit()
+    deadline = time.monotonic() + 5
+    while "改过名字的标牌" not in browser.get("/s/DEMO01").get_data(as_text=True):
+        assert time.monotonic() < deadline, "the other worker still shows the old label after 5 s"
+        time.sleep(0.1)
+    sign().active = False
+    db.session.commit()
+    deadline = time.monotonic() + 5
+    while browser.get("/s/DEMO01").status_code != 404:
+        assert time.monotonic() < deadline, "the other worker still shows a retired sign after 5 s"
+        time.sleep(0.1)
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def test_a_sign_page_is_rendered_once_per_minute_and_again_after_the_pois_change(client, demo):
