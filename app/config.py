@@ -124,6 +124,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "WECHAT_HTTP_TIMEOUT_S": _float("WECHAT_HTTP_TIMEOUT_S", 5.0),
         "DRAFT_TTL": _int("DRAFT_TTL", 30 * 60),
         "BOT_LOCATION_FRESH_S": _int("BOT_LOCATION_FRESH_S", 10 * 60),
+        # A flood from one openid: more than BOT_RATE_LIMIT messages in a BOT_RATE_WINDOW_S window are recorded
+        # and answered with a friendly "too fast", not acted on (0 = no limit).
+        "BOT_RATE_LIMIT": _int("BOT_RATE_LIMIT", 30),
+        "BOT_RATE_WINDOW_S": _int("BOT_RATE_WINDOW_S", 60),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

@@ -11,6 +11,7 @@ import logging
 import time
 from datetime import timedelta
 
+from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -27,6 +28,8 @@ from app.extensions import db, get_redis
 log = logging.getLogger(__name__)
 
 REPLY_TTL_S = 3600
+# Pushes WeChat sends by itself or that must always take effect: never throttled.
+UNTHROTTLED_EVENTS = {"subscribe", "unsubscribe", "location"}  # msg.event is lower case
 WINDOW_SLACK = timedelta(minutes=1)
 RETRY_WAIT_S = 4.0  # WeChat gives each try 5 seconds
 
@@ -73,7 +76,49 @@ def handle_push(msg: Message) -> str:
         citizen = get_or_create_citizen(msg.source)
     finally:
         session.expire_on_commit = True
+    if _over_rate_limit(msg):  # counted once per message: WeChat's retries took the branch above
+        return _throttle(msg, row_id)
     return _act(msg, citizen, row_id)
+
+
+def _over_rate_limit(msg: Message) -> bool:
+    """Whether this openid sent more than BOT_RATE_LIMIT messages in the current window (one Redis round trip).
+
+    A fixed window per openid (INCR + EXPIRE in one pipeline). If Redis is away the message is let through.
+    """
+    limit = current_app.config.get("BOT_RATE_LIMIT", 0)
+    if limit <= 0 or msg.event in UNTHROTTLED_EVENTS:
+        return False
+    window = max(1, int(current_app.config.get("BOT_RATE_WINDOW_S", 60)))
+    key = f"bot:rate:{msg.source}:{int(time.time()) // window}"
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, window + 5)
+        count = pipe.execute()[0]
+    except RedisError as exc:
+        log.warning("bot: rate limit not checked for %s: %s", msg.source, exc)
+        return False
+    return count > limit
+
+
+def _throttle(msg: Message, row_id: int) -> str:
+    """Answer a message over the rate limit without acting on it; the row says so (throttled)."""
+    log.warning("bot: %s is over the rate limit; %s recorded, not acted on", msg.source, msg.dedup_key)
+    with contextlib.suppress(RedisError):
+        get_redis().set(_reply_key(msg.dedup_key), M.TOO_FAST, ex=REPLY_TTL_S)
+    try:
+        db.session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == row_id)
+            .values(reply=M.TOO_FAST, handled_at=utcnow(), throttled=True)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.warning("bot: could not mark %s throttled: %s", msg.dedup_key, exc)
+    return M.TOO_FAST
 
 
 def _reclaim_failed(dedup_key: str) -> int | None:

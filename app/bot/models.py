@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.bot import after_commit  # noqa: F401 (registers its session listeners at app creation)
@@ -31,6 +31,8 @@ class InboundMessage(db.Model):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reply: Mapped[str | None] = mapped_column(Text)  # what we answered (the same answer for every retry)
     error: Mapped[str | None] = mapped_column(String(200))
+    # Over the per-openid rate limit: recorded and answered, not acted on.
+    throttled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class OutboundMessage(db.Model):

@@ -210,3 +210,63 @@ def test_a_retry_of_a_push_whose_first_try_failed_acts_instead_of_apologising_ag
     assert "共 1 张" in healed
     assert c.photo(media_id=media_id, msg_id=770001) == healed  # later retries get the healed answer
     assert inbound_count() == 1 and calls["n"] == 2
+
+
+# ----------------------------------------------------------------------------------------------- rate limit per openid
+
+
+def _next_window(window_s: int) -> None:
+    """Sleep into the next fixed rate-limit window."""
+    time.sleep(window_s - time.time() % window_s + 0.05)
+
+
+def test_a_flood_from_one_openid_is_recorded_and_answered_kindly_but_not_acted_on(app, make_citizen):
+    from app.bot import messages as M
+
+    app.config.update(BOT_RATE_LIMIT=2, BOT_RATE_WINDOW_S=3)
+    _next_window(3)
+    flooder, neighbour = make_citizen(), make_citizen()
+    assert "共 1 张" in flooder.photo(msg_id=660001)
+    assert "共 2 张" in flooder.photo(msg_id=660002)
+    assert flooder.photo(msg_id=660003) == M.TOO_FAST  # over the limit: not added to the draft
+    assert flooder.text("帮助", msg_id=660004) == M.TOO_FAST
+    assert neighbour.text("帮助").startswith(HELP_START)  # others are not slowed
+    rows = db.session.scalars(select(InboundMessage).where(InboundMessage.openid == flooder.openid)
+                              .order_by(InboundMessage.msg_id)).all()
+    assert [r.msg_id for r in rows] == ["660001", "660002", "660003", "660004"]  # every message recorded
+    assert [r.throttled for r in rows] == [False, False, True, True]
+    assert rows[2].reply == M.TOO_FAST and rows[2].handled_at is not None and rows[2].error is None
+    db.session.commit()
+    _next_window(3)
+    assert "共 3 张" in flooder.photo(msg_id=660005)  # a new window: acted on again; the throttled photo never was
+
+
+def test_wechat_retries_do_not_count_towards_the_limit_and_get_the_same_answer(app, make_citizen):
+    from app.bot import messages as M
+
+    app.config.update(BOT_RATE_LIMIT=2, BOT_RATE_WINDOW_S=5)
+    _next_window(5)
+    c = make_citizen()
+    first = c.text("帮助", msg_id=661001)
+    for _ in range(3):  # WeChat's retries of the same MsgId
+        assert c.text("帮助", msg_id=661001) == first
+    assert c.text("帮助", msg_id=661002).startswith(HELP_START)  # still the 2nd message of the window
+    assert c.text("帮助", msg_id=661003) == M.TOO_FAST
+    assert c.text("帮助", msg_id=661003) == M.TOO_FAST  # a retry of a throttled message: same answer, not acted on
+    assert inbound_count() == 3
+
+
+def test_subscribe_unsubscribe_and_location_events_are_never_throttled(app, make_citizen):
+    from app.citizens.models import Citizen as CitizenRow
+
+    app.config.update(BOT_RATE_LIMIT=1, BOT_RATE_WINDOW_S=5)
+    _next_window(5)
+    c = make_citizen()
+    c.text("帮助")
+    c.event("LOCATION", Latitude=29.5724, Longitude=106.5356, Precision=30)
+    assert "欢迎" in c.event("subscribe", create_time=int(time.time()) + 1)
+    c.event("unsubscribe", create_time=int(time.time()) + 2)
+    row = db.session.scalar(select(CitizenRow).where(CitizenRow.openid == c.openid))
+    assert row.subscribed is False
+    assert not db.session.scalar(select(func.count()).select_from(InboundMessage)
+                                 .where(InboundMessage.throttled.is_(True)))
