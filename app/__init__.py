@@ -6,6 +6,7 @@ import importlib
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from app import observability
 from app.config import INSTANCE_DIR, load_config
@@ -29,6 +30,7 @@ def domain_module(name: str, module: str):
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: config → extensions → blueprints → error handlers → CLI commands."""
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.url_map.converters["int"] = RowIdConverter
     app.config.update(load_config(config))
     register_logging(app)
     register_extensions(app)
@@ -70,6 +72,14 @@ def register_blueprints(app: Flask) -> None:
             app.register_blueprint(module.bp)
 
 
+class RowIdConverter(IntegerConverter):
+    """`<int:…>` in every route: ids beyond a 32-bit primary key are a 404, not a database overflow (a 500)."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_errorhandlers(app: Flask) -> None:
     """JSON errors for API paths, plain pages elsewhere; a 500 rolls the session back."""
 
@@ -78,8 +88,9 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        if wants_json():
-            return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code
+        if wants_json():  # keep the exception's own headers (Allow on a 405, WWW-Authenticate, Retry-After)
+            headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+            return jsonify(error=exc.name.lower().replace(" ", "_"), message=exc.description), exc.code, headers
         return exc
 
     @app.errorhandler(500)

@@ -153,3 +153,12 @@ def test_a_console_session_cannot_be_used_for_a_cross_site_form_post(app, as_rol
     assert forged.status_code == 400
     db.session.expire_all()
     assert db.session.get(Report, r.id).status == "reported"
+
+
+def test_an_id_beyond_any_row_is_404_and_a_wrong_method_says_what_is_allowed(client, dispatcher_token):
+    # Found by schemathesis: a 37-digit id overflowed the database's integer (a 500).
+    response = client.get("/api/staff/cases/297283480235553182592657608906113024", headers=dispatcher_token)
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+    response = client.delete("/api/staff/cases", headers=dispatcher_token)
+    assert response.status_code == 405 and "GET" in response.headers["Allow"]
+    assert response.get_json()["error"] == "method_not_allowed"
