@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from app.bot.fake_wechat import FakeWeChat
+from app.extensions import db
 from tests.bot.wechat_wire import AES_KEY, APP_ID, TOKEN, Citizen, WeChat
 
 GUANYINQIAO_GCJ = (29.57240, 106.53556)  # what WeChat's map gives for a spot in 观音桥 (GCJ-02)
@@ -43,3 +44,10 @@ def make_citizen(wechat, fake_wechat):
         return Citizen(w, openid or f"oCitizen{next(_openids):06d}", fake_wechat)
 
     return make
+
+
+@pytest.fixture
+def fuzz_app(app, fake_wechat):
+    """The app configured for WeChat (token, AppID, AES key, the fake API), for in-process fuzzing."""
+    db.session.commit()
+    return app
