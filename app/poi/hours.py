@@ -32,7 +32,7 @@ class InvalidOpeningHours(ValueError):
 def _minutes(hh: str, mm: str, *, end: bool) -> int:
     h, m = int(hh), int(mm)
     if m > 59 or h > 24 or (h == 24 and (m != 0 or not end)):
-        raise InvalidOpeningHours(f"时间 {hh}:{mm} 无效")
+        raise InvalidOpeningHours(f"营业时间中的 {hh}:{mm} 无效")
     return h * 60 + m
 
 

@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
 from app.geo import InvalidCoordinates, UnknownCRS, from_wgs84, normalize_crs, parse_coordinates, to_wgs84
+from app.poi import admin
 from app.poi.nav import navigation_links
 from app.poi.services import (
     UnknownPoiCategory,
@@ -18,6 +19,7 @@ from app.poi.services import (
 )
 
 bp = Blueprint("poi", __name__)
+bp.register_blueprint(admin.bp)
 
 MAX_LIMIT = 50
 PAGE_MEMO_MAX = 2000  # rendered sign pages kept per process (about 25 KB each)

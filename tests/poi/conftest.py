@@ -23,3 +23,6 @@ def demo(app):
     seed_demo()
     db.session.commit()
     return app
+
+# The console's staff users and logged-in clients, for the POI admin pages.
+from tests.console.conftest import as_role, staff  # noqa: E402, F401
