@@ -128,6 +128,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # and answered with a friendly "too fast", not acted on (0 = no limit).
         "BOT_RATE_LIMIT": _int("BOT_RATE_LIMIT", 30),
         "BOT_RATE_WINDOW_S": _int("BOT_RATE_WINDOW_S", 60),
+        # With rq workers, replies are written to their inbound rows in batches, one job per this many seconds.
+        "BOT_REPLY_FLUSH_INTERVAL_S": _int("BOT_REPLY_FLUSH_INTERVAL_S", 2),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

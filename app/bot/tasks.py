@@ -107,3 +107,11 @@ def refresh_access_token_job() -> str:
         return "valid"
     client.fetch_access_token()
     return "refreshed"
+
+
+@app_job
+def flush_replies_job() -> int:
+    """Write the queued replies to their inbound rows (safe to run any time, any number of times)."""
+    from app.bot.inbound import flush_replies
+
+    return flush_replies()

@@ -117,9 +117,10 @@ def test_text_containing_cdata_end_cannot_break_the_reply(make_citizen):
     assert hostile in reply  # echoed literally, and the reply parsed as one text message
 
 
-def test_every_push_is_recorded_with_its_citizen_type_and_msgid(make_citizen):
+def test_every_push_is_recorded_with_its_citizen_type_and_msgid(make_citizen, run_jobs):
     c = make_citizen()
     c.text("帮助", msg_id=777001)
+    run_jobs()  # with rq workers the reply reaches its row in a batch
     row = db.session.scalar(select(InboundMessage).where(InboundMessage.msg_id == "777001"))
     assert row.openid == c.openid and row.msg_type == "text" and row.payload["Content"] == "帮助"
     assert row.citizen_id is not None and row.reply.startswith(HELP_START) and row.handled_at is not None
@@ -270,3 +271,30 @@ def test_subscribe_unsubscribe_and_location_events_are_never_throttled(app, make
     assert row.subscribed is False
     assert not db.session.scalar(select(func.count()).select_from(InboundMessage)
                                  .where(InboundMessage.throttled.is_(True)))
+
+
+def test_with_workers_replies_reach_their_rows_in_one_batch_and_survive_a_failed_flush(app, make_citizen, run_jobs,
+                                                                                      monkeypatch):
+    import pytest
+
+    from app.bot import inbound
+
+    if app.config["JOBS_MODE"] != "rq":
+        pytest.skip("inline jobs: the reply is written with the push (no workers to batch it)")
+    c = make_citizen()
+    for i in range(3):
+        assert c.text("帮助", msg_id=662000 + i).startswith(HELP_START)
+    rows = db.session.scalars(select(InboundMessage).where(InboundMessage.openid == c.openid)).all()
+    assert len(rows) == 3 and all(r.reply is None for r in rows)  # recorded at once, the answer follows
+    db.session.commit()
+    real_execute = db.session.execute
+    monkeypatch.setattr(db.session, "execute", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("db away")))
+    with pytest.raises(RuntimeError):
+        inbound.flush_replies()
+    monkeypatch.setattr(db.session, "execute", real_execute)
+    assert app.extensions["redis"].llen(inbound.PENDING_REPLIES) == 3  # put back
+    run_jobs()
+    assert inbound.flush_replies() == 0  # the scheduled job wrote them
+    db.session.expire_all()
+    rows = db.session.scalars(select(InboundMessage).where(InboundMessage.openid == c.openid)).all()
+    assert all(r.reply.startswith(HELP_START) and r.handled_at is not None for r in rows)
