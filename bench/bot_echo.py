@@ -1,4 +1,5 @@
-"""Baseline for bench/bot_webhook.py: the smallest wechatpy webhook (signature check, parse, text reply)."""
+"""Baselines for bench/bot_webhook.py: the smallest wechatpy webhook (signature check, parse, text reply), and the
+same with the one thing #4 requires before any reply: the message committed durably to PostgreSQL (`durable_app`)."""
 
 from __future__ import annotations
 
@@ -26,5 +27,41 @@ def wechat():
 
 @app.get("/healthz")
 def healthz():
+    """Readiness for the bench runner."""
+    return "ok"
+
+
+durable_app = Flask("durable_echo")
+_conn = None
+
+
+def _connection():
+    """One psycopg connection per worker process (opened on first use)."""
+    global _conn
+    if _conn is None or _conn.closed:
+        import psycopg
+
+        _conn = psycopg.connect(os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://"))
+    return _conn
+
+
+@durable_app.post("/wechat")
+def durable_wechat():
+    """Echo the text back after one INSERT + COMMIT of the message (the floor of "recorded before acted on")."""
+    try:
+        check_signature(TOKEN, request.args["signature"], request.args["timestamp"], request.args["nonce"])
+    except (InvalidSignatureException, KeyError):
+        return "bad signature", 403
+    body = request.get_data()
+    msg = parse_message(body)
+    conn = _connection()
+    conn.execute("INSERT INTO bench_echo_log (openid, msg_id, body) VALUES (%s, %s, %s)",
+                 (msg.source, str(msg.id), body.decode()))
+    conn.commit()
+    return create_reply(getattr(msg, "content", "?"), msg).render(), 200, {"Content-Type": "application/xml"}
+
+
+@durable_app.get("/healthz")
+def durable_healthz():
     """Readiness for the bench runner."""
     return "ok"

@@ -1,7 +1,9 @@
 """Signed WeChat text pushes per second and latency, under gunicorn against PostgreSQL and Redis.
 
-Three apps/scenarios in the same run, each served by gunicorn (same worker count) and loaded by wrk:
+Three apps, four scenarios, in the same run, each served by gunicorn (same worker count) and loaded by wrk:
   echo     — a minimal wechatpy echo webhook (bench/bot_echo.py): the baseline
+  echo+commit — the same plus one INSERT + COMMIT of the message in PostgreSQL (bench/bot_echo.py:durable_app):
+             the floor of any webhook that records a message durably before answering, as #4 requires
   help     — our /wechat with 「帮助」: verify, parse, record + dedup (DB row, Redis), dispatch, stored reply
   dialogue — our /wechat with a report sentence from many citizens: the same plus a draft step in Redis and the
              category suggestion
@@ -178,7 +180,12 @@ def prepare_database(env: dict) -> None:
     )
     code = (
         "from app import create_app\nfrom app.seed import seed_reference\napp=create_app()\n"
-        "with app.app_context(): seed_reference()"
+        "with app.app_context(): seed_reference()\n"
+        "from app.extensions import db\nfrom sqlalchemy import text\n"
+        "with app.app_context(), db.engine.begin() as c:\n"
+        "    c.execute(text('DROP TABLE IF EXISTS bench_echo_log'))\n"
+        "    c.execute(text('CREATE TABLE bench_echo_log (id bigserial PRIMARY KEY, openid text, '\n"
+        "                   'msg_id text UNIQUE, body text, at timestamptz DEFAULT now())'))"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
 
@@ -204,31 +211,37 @@ def main() -> None:
         raise SystemExit("set DATABASE_URL (PostgreSQL, a *_bench database) and REDIS_URL")
     prepare_database(env)
     echo_port, bot_port = free_port(), free_port()
+    durable_port = free_port()
     echo = start_gunicorn("bench.bot_echo:app", echo_port, args.workers, env)
+    durable = start_gunicorn("bench.bot_echo:durable_app", durable_port, args.workers, env)
     bot = start_gunicorn("wsgi:app", bot_port, args.workers, env)
     run = str(int(time.time()) % 100000)
     results = {}
     try:
         for name, port, content, citizens in (
             ("echo", echo_port, "帮助", 1000),
+            ("echo+commit", durable_port, "帮助", 1000),
             ("help", bot_port, "帮助", 1000),
             ("dialogue", bot_port, "小区门口的路灯不亮了", 1000),
         ):
             wrk(port, content, f"9{run}0", 2, args.connections, citizens)  # warm-up
             results[name] = wrk(port, content, f"1{run}{len(name)}", args.seconds, args.connections, citizens)
-            if name != "echo":
+            if not name.startswith("echo"):
                 results[name + "@rate"] = fixed_rate(
                     port, content, f"2{run}{len(name)}", args.rate, args.seconds, citizens
                 )
     finally:
         stop(echo)
+        stop(durable)
         stop(bot)
     print(f"gunicorn sync x{args.workers}, wrk -t2 -c{args.connections} -d{args.seconds}s; fixed rate {args.rate}/s")
-    print(f"{'scenario':<16}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs echo':>9}")
+    print(f"{'scenario':<16}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs echo':>9}{'vs e+c':>8}")
     for name, r in results.items():
         ratio = r["rate"] / results["echo"]["rate"] if "@" not in name else float("nan")
+        durable_ratio = r["rate"] / results["echo+commit"]["rate"] if "@" not in name else float("nan")
         err = r.get("non2xx", r.get("errors", 0))
-        print(f"{name:<16}{r['rate']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{err:>8}{ratio:>9.2f}")
+        print(f"{name:<16}{r['rate']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{err:>8}{ratio:>9.2f}"
+              f"{durable_ratio:>8.2f}")
 
 
 if __name__ == "__main__":
