@@ -14,15 +14,24 @@ app = Flask(__name__)
 TOKEN = os.environ.get("WECHAT_TOKEN", "bench-token")
 
 
-@app.post("/wechat")
-def wechat():
-    """Echo the text back."""
+def _signed() -> bool:
     try:
         check_signature(TOKEN, request.args["signature"], request.args["timestamp"], request.args["nonce"])
     except (InvalidSignatureException, KeyError):
-        return "bad signature", 403
-    msg = parse_message(request.get_data())
+        return False
+    return True
+
+
+def _echo(msg):
     return create_reply(getattr(msg, "content", "?"), msg).render(), 200, {"Content-Type": "application/xml"}
+
+
+@app.post("/wechat")
+def wechat():
+    """Echo the text back."""
+    if not _signed():
+        return "bad signature", 403
+    return _echo(parse_message(request.get_data()))
 
 
 @app.get("/healthz")
@@ -48,9 +57,7 @@ def _connection():
 @durable_app.post("/wechat")
 def durable_wechat():
     """Echo the text back after one INSERT + COMMIT of the message (the floor of "recorded before acted on")."""
-    try:
-        check_signature(TOKEN, request.args["signature"], request.args["timestamp"], request.args["nonce"])
-    except (InvalidSignatureException, KeyError):
+    if not _signed():
         return "bad signature", 403
     body = request.get_data()
     msg = parse_message(body)
@@ -58,7 +65,7 @@ def durable_wechat():
     conn.execute("INSERT INTO bench_echo_log (openid, msg_id, body) VALUES (%s, %s, %s)",
                  (msg.source, str(msg.id), body.decode()))
     conn.commit()
-    return create_reply(getattr(msg, "content", "?"), msg).render(), 200, {"Content-Type": "application/xml"}
+    return _echo(msg)
 
 
 @durable_app.get("/healthz")
