@@ -36,7 +36,7 @@ def enqueue(
     q = get_queue(queue)
     if job_id and q.is_async:
         existing = q.fetch_job(job_id)
-        if existing is not None and existing.get_status(refresh=False) in LIVE_STATUSES:
+        if existing is not None and _live(existing, q.connection):
             return existing
     retry = Retry(max=retries, interval=RETRY_INTERVALS[:retries] or [5]) if retries and q.is_async else None
     return q.enqueue(
@@ -49,6 +49,22 @@ def enqueue(
         failure_ttl=30 * 24 * 3600,
         **kwargs,
     )
+
+
+def _live(job: Job, connection) -> bool:
+    """Queued, scheduled or deferred; or started by a worker that is still alive.
+
+    A job whose worker was SIGKILLed stays "started" until rq's own clean-up notices, which we saw take minutes (and
+    once not at all within four); its worker's key expires within the job timeout plus a minute, so a sweep that
+    enqueues the job again (photo refetch, outbox recovery) then runs it. Jobs are idempotent, so a late second
+    run by rq's clean-up is harmless.
+    """
+    status = job.get_status(refresh=False)
+    if status not in LIVE_STATUSES:
+        return False
+    if status == JobStatus.STARTED and job.worker_name:
+        return bool(connection.exists(f"rq:worker:{job.worker_name}"))
+    return True
 
 
 def _app() -> Flask:

@@ -43,3 +43,21 @@ def test_an_idle_worker_takes_over_the_scheduler_of_a_dead_one_within_its_mainte
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_a_job_left_started_by_a_dead_worker_is_enqueued_again_and_one_with_a_live_worker_is_not(app):
+    from rq.job import Job
+
+    from app.jobs import enqueue
+
+    redis = app.extensions["redis"]
+    for worker, alive in (("worker-sigkilled", False), ("worker-busy", True)):
+        job = enqueue("os.getpid", job_id=f"stuck-{worker}")
+        job.set_status(JobStatus.STARTED)
+        job.worker_name = worker
+        job.save()
+        if alive:
+            redis.hset(f"rq:worker:{worker}", "state", "busy")  # the key a live worker keeps refreshing
+        again = enqueue("os.getpid", job_id=f"stuck-{worker}")
+        status = Job.fetch(again.id, connection=redis).get_status()
+        assert status == (JobStatus.STARTED if alive else JobStatus.QUEUED), (worker, status)
