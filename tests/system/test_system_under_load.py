@@ -377,5 +377,5 @@ def test_two_hundred_citizens_through_faults_lose_nothing_and_double_nothing(sta
           f"p99 {lat[int(len(lat) * 0.99) - 1] * 1e3:.0f} ms, client retries {Phone.retries}, "
           f"job tries that failed and were retried {job_failures}, "
           f"pushes still failed {failed}, process restarts {stack.restarts}, "
-          f"faults: {', '.join(faults_done) or 'none'}, web workers {stack.env['WEB_CONCURRENCY']}; "
-          + ("" if FAULTS else "CPU seconds while reporting: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())))
+          f"faults: {', '.join(faults_done) or 'none'}, web workers {stack.env['WEB_CONCURRENCY']}"
+          + ("" if FAULTS else "; CPU seconds while reporting: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())))
