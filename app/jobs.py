@@ -36,7 +36,7 @@ def enqueue(
     q = get_queue(queue)
     if job_id and q.is_async:
         existing = q.fetch_job(job_id)
-        if existing is not None and _live(existing, q.connection):
+        if existing is not None and _live(existing, q):
             return existing
     retry = Retry(max=retries, interval=RETRY_INTERVALS[:retries] or [5]) if retries and q.is_async else None
     return q.enqueue(
@@ -51,19 +51,22 @@ def enqueue(
     )
 
 
-def _live(job: Job, connection) -> bool:
-    """Queued, scheduled or deferred; or started by a worker that is still alive.
+def _live(job: Job, queue) -> bool:
+    """Waiting in its queue, scheduled or deferred; or started by a worker that is still alive.
 
-    A job whose worker was SIGKILLed stays "started" until rq's own clean-up notices, which we saw take minutes (and
-    once not at all within four); its worker's key expires within the job timeout plus a minute, so a sweep that
-    enqueues the job again (photo refetch, outbox recovery) then runs it. Jobs are idempotent, so a late second
-    run by rq's clean-up is harmless.
+    Two states can outlive a SIGKILLed worker, and the system test met both: "queued" for a job the worker had
+    already popped from the queue but not yet marked started, and "started" for one it was running, which rq's own
+    clean-up took minutes (once more than four) to notice. A queued job must still be in its queue, and a started
+    job's worker key must exist (it expires within the job timeout plus a minute); otherwise a sweep (photo refetch,
+    outbox recovery) enqueues it again. Jobs are idempotent, so a late second run by rq's clean-up is harmless.
     """
     status = job.get_status(refresh=False)
     if status not in LIVE_STATUSES:
         return False
+    if status == JobStatus.QUEUED:
+        return queue.connection.lpos(queue.key, job.id) is not None
     if status == JobStatus.STARTED and job.worker_name:
-        return bool(connection.exists(f"rq:worker:{job.worker_name}"))
+        return bool(queue.connection.exists(f"rq:worker:{job.worker_name}"))
     return True
 
 

@@ -61,3 +61,15 @@ def test_a_job_left_started_by_a_dead_worker_is_enqueued_again_and_one_with_a_li
         again = enqueue("os.getpid", job_id=f"stuck-{worker}")
         status = Job.fetch(again.id, connection=redis).get_status()
         assert status == (JobStatus.STARTED if alive else JobStatus.QUEUED), (worker, status)
+
+
+def test_a_job_popped_by_a_worker_that_died_before_starting_it_is_enqueued_again(app):
+    from app.extensions import get_queue
+    from app.jobs import enqueue
+
+    redis, queue = app.extensions["redis"], get_queue("default")
+    job = enqueue("os.getpid", job_id="popped-then-killed")
+    assert enqueue("os.getpid", job_id="popped-then-killed").id == job.id  # still waiting: not enqueued twice
+    assert redis.lrem(queue.key, 0, job.id) == 1  # the worker took it off the queue and was killed
+    enqueue("os.getpid", job_id="popped-then-killed")
+    assert redis.lpos(queue.key, job.id) is not None and redis.llen(queue.key) == 1
