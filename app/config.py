@@ -133,7 +133,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Connections are checked at checkout without a round trip (app.extensions.connection_alive), not pinged.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
     }
     cfg.update(overrides)
     if cfg.get("DATABASE_URL"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from datetime import UTC, datetime
 
 import fakeredis
@@ -13,7 +14,9 @@ from flask_wtf import CSRFProtect
 from rq import Queue
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
@@ -97,6 +100,43 @@ def _sqlite_begin(conn):
     """
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def connection_alive(dbapi_connection) -> bool:
+    """Whether a pooled PostgreSQL connection is still usable, in most cases without a round trip.
+
+    An idle connection has nothing to read. When the server closed it (restart, pg_terminate_backend, an idle
+    timeout) it sent a FATAL error and/or EOF, so its socket is readable: only then is a real `SELECT 1` sent, and a
+    failure means "replace it". This is SQLAlchemy's pessimistic disconnect handling (what pool_pre_ping does)
+    without pool_pre_ping's round trip on every checkout. A peer that vanished without a word (a cut cable) is not
+    seen here; the statement then fails and SQLAlchemy invalidates the pool, as it would after a ping's timeout.
+    """
+    pgconn = getattr(dbapi_connection, "pgconn", None)
+    if pgconn is None:  # not psycopg (SQLite: a file, nothing to lose)
+        return True
+    if dbapi_connection.closed or dbapi_connection.broken or pgconn.status != 0:  # 0: CONNECTION_OK
+        return False
+    try:
+        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+    except Exception:  # a closed socket (psycopg raises OperationalError for its fd)
+        return False
+    if not readable:
+        return True
+    autocommit = dbapi_connection.autocommit
+    try:
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.autocommit = autocommit
+    except Exception:
+        return False
+    return True
+
+
+@event.listens_for(Pool, "checkout")
+def _check_connection(dbapi_connection, connection_record, connection_proxy):
+    """Hand out only live connections: the pool retries with a fresh one on DisconnectionError."""
+    if not connection_alive(dbapi_connection):
+        raise DisconnectionError("the database closed this connection")
 
 
 def api_timestamp(value: datetime | None) -> str | None:

@@ -49,7 +49,7 @@ function init(args)
 end
 request = function()
   counter = counter + 1
-  local openid = string.format("oBench%s%d_%d", "{prefix}", tid, counter % {citizens})
+  local openid = string.format("oBench%s%d_%d", "{group}", tid, counter % {citizens})
   local msgid = string.format("{prefix}%d%09d", tid, counter)
   local body = "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[" .. openid ..
     "]]></FromUserName><CreateTime>" .. os.time() .. "</CreateTime><MsgType><![CDATA[text]]></MsgType>" ..
@@ -106,8 +106,9 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=20)
 
 
-def wrk(port: int, content: str, prefix: str, seconds: int, connections: int, citizens: int) -> dict:
-    script = LUA.format(prefix=prefix, content=content, path=signed_path(), citizens=citizens)
+def wrk(port: int, content: str, prefix: str, seconds: int, connections: int, citizens: int, group: str) -> dict:
+    """wrk's closed loop: message ids start with `prefix`; openids oBench<group><thread>_<n>, n < citizens."""
+    script = LUA.format(prefix=prefix, group=group, content=content, path=signed_path(), citizens=citizens)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
     out = subprocess.run(
@@ -128,7 +129,7 @@ def _ms(v: str) -> float:
     return float(v[: -len(unit)]) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
 
-def fixed_rate(port: int, content: str, prefix: str, rate: int, seconds: int, citizens: int) -> dict:
+def fixed_rate(port: int, content: str, prefix: str, rate: int, seconds: int, citizens: int, group: str) -> dict:
     """Open loop: request i is due at start + i/rate; latency counts from when it was due."""
     url = f"http://127.0.0.1:{port}" + signed_path()
     n = rate * seconds
@@ -142,7 +143,7 @@ def fixed_rate(port: int, content: str, prefix: str, rate: int, seconds: int, ci
         if wait > 0:
             time.sleep(wait)
         body = (
-            f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[oRate{prefix}_{i % citizens}]]>"
+            f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[oBench{group}0_{i % citizens}]]>"
             f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
             f"<Content><![CDATA[{content}]]></Content><MsgId>{prefix}{i:09d}</MsgId></xml>"
         )
@@ -190,6 +191,19 @@ def prepare_database(env: dict) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
 
 
+def seed_citizens(env: dict, groups: list[str], citizens: int, threads: int = 2) -> None:
+    """Create the citizens the load writes as: the runs measure known citizens (first contact is once per person)."""
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")) as conn:
+        for group in groups:
+            conn.execute(
+                "INSERT INTO citizens (openid, subscribed, created_at) SELECT 'oBench' || %s || t || '_' || n, true, "
+                "now() FROM generate_series(0, %s) t, generate_series(0, %s) n ON CONFLICT DO NOTHING",
+                (group, threads, citizens - 1),
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=4)
@@ -210,6 +224,8 @@ def main() -> None:
     if not env.get("DATABASE_URL", "").startswith("postgres") or not env.get("REDIS_URL"):
         raise SystemExit("set DATABASE_URL (PostgreSQL, a *_bench database) and REDIS_URL")
     prepare_database(env)
+    citizens = 1000
+    seed_citizens(env, ["help", "dialogue"], citizens)
     echo_port, bot_port = free_port(), free_port()
     durable_port = free_port()
     echo = start_gunicorn("bench.bot_echo:app", echo_port, args.workers, env)
@@ -218,17 +234,18 @@ def main() -> None:
     run = str(int(time.time()) % 100000)
     results = {}
     try:
-        for name, port, content, citizens in (
-            ("echo", echo_port, "帮助", 1000),
-            ("echo+commit", durable_port, "帮助", 1000),
-            ("help", bot_port, "帮助", 1000),
-            ("dialogue", bot_port, "小区门口的路灯不亮了", 1000),
+        for name, port, content in (
+            ("echo", echo_port, "帮助"),
+            ("echo+commit", durable_port, "帮助"),
+            ("help", bot_port, "帮助"),
+            ("dialogue", bot_port, "小区门口的路灯不亮了"),
         ):
-            wrk(port, content, f"9{run}0", 2, args.connections, citizens)  # warm-up
-            results[name] = wrk(port, content, f"1{run}{len(name)}", args.seconds, args.connections, citizens)
+            group = name.replace("+", "")
+            wrk(port, content, f"9{run}{len(name)}", 2, args.connections, citizens, group)  # warm-up
+            results[name] = wrk(port, content, f"1{run}{len(name)}", args.seconds, args.connections, citizens, group)
             if not name.startswith("echo"):
                 results[name + "@rate"] = fixed_rate(
-                    port, content, f"2{run}{len(name)}", args.rate, args.seconds, citizens
+                    port, content, f"2{run}{len(name)}", args.rate, args.seconds, citizens, group
                 )
     finally:
         stop(echo)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from flask import current_app, g, has_request_context
 from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 
 from app import geo
 from app.bot import messages as M
@@ -44,61 +45,150 @@ def _ghost(openid: str) -> str:
     return f"bot:draft-ghost:{openid}"
 
 
+LOCK_TIMEOUT_S = 15  # a step never takes this long; a lock left by a dead worker frees itself
+LOCK_WAIT_S = 4  # WeChat gives each try 5 seconds
+
+
+def _lock_key(openid: str) -> str:
+    return f"bot:lock:{openid}"
+
+
+def new_lock_token() -> bytes:
+    """A token that identifies one holder of a citizen's lock (only the holder may release it)."""
+    return secrets.token_hex(16).encode()
+
+
+def queue_try_lock(pipe, openid: str, token: bytes) -> None:
+    """Queue the non-blocking attempt (SET NX PX, as redis-py's Lock does); its result says whether we hold it."""
+    pipe.set(_lock_key(openid), token, nx=True, px=LOCK_TIMEOUT_S * 1000)
+
+
+def queue_release(pipe, openid: str, token: bytes) -> None:
+    """Queue the release: delete the lock only if it is still ours (redis-py's own release script, sent with EVAL:
+    a registered script in a pipeline costs a SCRIPT EXISTS round trip first)."""
+    pipe.eval(Lock.LUA_RELEASE_SCRIPT, 1, _lock_key(openid), token)
+
+
+def acquire_lock(openid: str) -> bytes:
+    """Wait (up to LOCK_WAIT_S) for the citizen's lock; its token. LockError when another step keeps it."""
+    token = new_lock_token()
+    lock = get_redis().lock(_lock_key(openid), timeout=LOCK_TIMEOUT_S, blocking_timeout=LOCK_WAIT_S)
+    if not lock.acquire(token=token):
+        raise LockError(f"another step of {openid} is still running")
+    return token
+
+
+def release_lock(openid: str, token: bytes) -> None:
+    """Release now (not in a pipeline). A release that fails is not the step's failure: the lock expires by itself,
+    and turning it into an error would make WeChat's retry act a second time on a finished step."""
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        queue_release(pipe, openid, token)
+        pipe.execute()
+    except (LockError, RedisError) as exc:
+        log.warning("bot: could not release the dialogue lock of %s (it expires by itself): %s", openid, exc)
+
+
 @contextmanager
 def citizen_lock(openid: str):
-    """One dialogue step at a time per citizen, across all web workers.
-
-    A release that fails (Redis went away after the step was done) is not the step's failure: the lock expires on
-    its own, and turning it into an error would make WeChat's retry act a second time on a finished step.
-    """
-    lock = get_redis().lock(f"bot:lock:{openid}", timeout=15, blocking_timeout=4)
-    if not lock.acquire():
-        raise LockError(f"another step of {openid} is still running")
+    """One dialogue step at a time per citizen, across all web workers (WeChat delivers a burst of photos as
+    parallel pushes). The webhook takes the lock in its first Redis round trip instead (app.bot.inbound)."""
+    token = acquire_lock(openid)
     try:
         yield
     finally:
-        try:
-            lock.release()
-        except (LockError, RedisError) as exc:
-            log.warning("bot: could not release the dialogue lock of %s (it expires by itself): %s", openid, exc)
+        release_lock(openid, token)
 
 
-def _cache() -> dict:
-    """Drafts read or written in this request (a step runs under the citizen's lock, so they stay current)."""
-    return g.setdefault("bot_drafts", {}) if has_request_context() else {}
+# ------------------------------------------------------------------------- the draft, read and written per push
+# A push reads the draft once and writes it at most once. In the webhook (`begin_push`) the reads arrive with the
+# push's first Redis round trip and the writes leave with its last one (`queue_writes`), before the lock's release;
+# elsewhere (tests, the CLI) reads and writes go to Redis at once.
+
+
+def _state() -> dict:
+    if has_request_context() and "bot_dialogue" in g:
+        return g.bot_dialogue
+    return {"drafts": {}, "ghosts": {}, "writes": None}
+
+
+def begin_push() -> None:
+    """A new push: nothing read yet, writes deferred to the push's last pipeline."""
+    g.bot_dialogue = {"drafts": {}, "ghosts": {}, "writes": []}
+
+
+def end_push() -> None:
+    """Forget the push's dialogue state (an unflushed write is dropped: the step failed)."""
+    g.pop("bot_dialogue", None)
+
+
+def queue_reads(pipe, openid: str) -> None:
+    """Queue the draft's read and its expiry marker's (two results, for `take_reads`)."""
+    pipe.get(_key(openid))
+    pipe.exists(_ghost(openid))
+
+
+def take_reads(openid: str, draft: bytes | None, has_ghost: int) -> None:
+    """Keep what `queue_reads` read for this push's `load` and `expired_notice`."""
+    state = _state()
+    state["drafts"][openid] = draft
+    state["ghosts"][openid] = bool(has_ghost)
+
+
+def queue_writes(pipe) -> bool:
+    """Queue this push's deferred draft writes; whether there were any."""
+    writes = _state()["writes"] or []
+    for method, args, kwargs in writes:
+        getattr(pipe, method)(*args, **kwargs)
+    return bool(writes)
+
+
+def _write(*ops: tuple) -> None:
+    writes = _state()["writes"]
+    if writes is not None:
+        writes.extend(ops)
+        return
+    pipe = get_redis().pipeline()
+    for method, args, kwargs in ops:
+        getattr(pipe, method)(*args, **kwargs)
+    pipe.execute()
 
 
 def load(openid: str) -> dict | None:
     """The citizen's current draft, or None."""
-    cache = _cache()
-    if openid not in cache:
-        cache[openid] = get_redis().get(_key(openid))
-    raw = cache[openid]
+    drafts = _state()["drafts"]
+    if openid not in drafts:
+        drafts[openid] = get_redis().get(_key(openid))
+    raw = drafts[openid]
     return json.loads(raw) if raw else None
 
 
 def save(openid: str, draft: dict) -> None:
     """Store the draft; it expires DRAFT_TTL seconds after its last change."""
     ttl = current_app.config["DRAFT_TTL"]
-    pipe = get_redis().pipeline()
-    pipe.set(_key(openid), json.dumps(draft, ensure_ascii=False), ex=ttl)
-    pipe.set(_ghost(openid), draft["id"], ex=ttl + GHOST_TTL_S)
-    pipe.execute()
-    _cache()[openid] = json.dumps(draft, ensure_ascii=False)
+    raw = json.dumps(draft, ensure_ascii=False)
+    _write(
+        ("set", (_key(openid), raw), {"ex": ttl}),
+        ("set", (_ghost(openid), draft["id"]), {"ex": ttl + GHOST_TTL_S}),
+    )
+    _state()["drafts"][openid] = raw
 
 
 def clear(openid: str) -> None:
     """Forget the draft (cancelled or submitted)."""
-    get_redis().delete(_key(openid), _ghost(openid))
-    _cache()[openid] = None
+    _write(("delete", (_key(openid), _ghost(openid)), {}))
+    _state()["drafts"][openid] = None
 
 
 def expired_notice(openid: str) -> str | None:
     """If a draft expired since the citizen last wrote, say so (once)."""
-    r = get_redis()
-    draft, has_ghost = r.pipeline(transaction=False).get(_key(openid)).exists(_ghost(openid)).execute()
-    _cache()[openid] = draft  # the handler's load() needs no second round trip
-    if draft or not has_ghost or not r.delete(_ghost(openid)):
+    state = _state()
+    if openid in state["ghosts"]:  # read with the push's first round trip
+        draft, has_ghost = state["drafts"][openid], state["ghosts"].pop(openid)
+    else:
+        draft, has_ghost = get_redis().pipeline(transaction=False).get(_key(openid)).exists(_ghost(openid)).execute()
+        state["drafts"][openid] = draft  # the handler's load() needs no second round trip
+    if draft or not has_ghost or not get_redis().delete(_ghost(openid)):
         return None
     return M.DRAFT_EXPIRED.format(minutes=current_app.config["DRAFT_TTL"] // 60)
 
@@ -144,7 +234,10 @@ def add_photo(draft: dict, media_id: str) -> str:
 def add_description(draft: dict, text: str) -> str:
     """Add to the description (a second sentence adds to the first) and ask for the category again."""
     text = text.strip()
-    draft["description"] = f"{draft['description']}；{text}" if draft["description"] else text
+    if not draft["description"]:
+        draft["description"] = text
+    elif not draft["description"].endswith(text):  # the same sentence twice (or a retried step) adds nothing
+        draft["description"] = f"{draft['description']}；{text}"
     draft["category_decided"] = False
     draft["choices"] = None
     return M.DESCRIPTION_RECEIVED.format(text=text[:50])

@@ -17,17 +17,21 @@ import json
 import logging
 import time
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Boolean, bindparam, cast, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import make_transient_to_detached
 
+from app.bot import dialogue
 from app.bot import messages as M
-from app.bot.dialogue import citizen_lock
 from app.bot.handlers import changes_draft, dispatch
 from app.bot.models import InboundMessage
 from app.bot.protocol import Message
+from app.citizens.models import Citizen
 from app.citizens.services import get_or_create_citizen
 from app.events import utcnow
 from app.extensions import db, get_redis
@@ -56,27 +60,8 @@ def _payload(msg: Message) -> dict:
 
 def handle_push(msg: Message) -> str:
     """The reply text for a push ("" when there is nothing to say)."""
-    citizen = get_or_create_citizen(msg.source)
-    record = insert(InboundMessage.__table__).values(
-        dedup_key=msg.dedup_key,
-        citizen_id=citizen.id,
-        openid=msg.source,
-        msg_type=(msg.event and f"event:{msg.event}") or msg.type,
-        payload=_payload(msg),
-        msg_id=msg.msg_id,
-        created_at_wechat=msg.create_time,
-    ).returning(InboundMessage.__table__.c.id)
-    now = utcnow()
-    if msg.event != "unsubscribe" and (citizen.last_message_at is None or now - citizen.last_message_at > WINDOW_SLACK):
-        citizen.last_message_at = now  # opens WeChat's 48-hour customer-service window (a minute's slack)
-    session = db.session()
-    try:
-        # A Core INSERT … RETURNING (not the unit of work): the row is the hot path's one write.
-        row_id = db.session.execute(record).scalar_one()
-        # Keep the citizen as just written instead of reloading it after the commit (saves two round trips).
-        session.expire_on_commit = False
-        db.session.commit()
-    except IntegrityError:
+    recorded = _record(msg)
+    if recorded is None:  # a WeChat retry (or a concurrent try) of a message already recorded
         db.session.rollback()
         row_id = _reclaim_failed(msg.dedup_key)
         if row_id is None:
@@ -84,32 +69,156 @@ def handle_push(msg: Message) -> str:
         # The first try failed (Redis or the database was away): WeChat's retry acts again instead of
         # repeating the apology, so a transient fault heals itself.
         citizen = get_or_create_citizen(msg.source)
-    finally:
-        session.expire_on_commit = True
-    if _over_rate_limit(msg):  # counted once per message: WeChat's retries took the branch above
-        return _throttle(msg, row_id)
+    else:
+        citizen, row_id = recorded
     return _act(msg, citizen, row_id)
 
 
-def _over_rate_limit(msg: Message) -> bool:
-    """Whether this openid sent more than BOT_RATE_LIMIT messages in the current window (one Redis round trip).
+def _row(msg: Message, citizen_id: int | None) -> dict:
+    """The inbound row's values."""
+    return {
+        "dedup_key": msg.dedup_key,
+        "citizen_id": citizen_id,
+        "openid": msg.source,
+        "msg_type": (msg.event and f"event:{msg.event}") or msg.type,
+        "payload": _payload(msg),
+        "msg_id": msg.msg_id,
+        "created_at_wechat": msg.create_time,
+        "received_at": utcnow(),
+        "throttled": False,
+    }
 
-    A fixed window per openid (INCR + EXPIRE in one pipeline). If Redis is away the message is let through.
+
+def _opens_window(msg: Message, last_message_at: datetime | None, now: datetime) -> bool:
+    """Whether to write last_message_at: it opens WeChat's 48-hour customer-service window (a minute's slack)."""
+    return msg.event != "unsubscribe" and (last_message_at is None or now - last_message_at > WINDOW_SLACK)
+
+
+def _record(msg: Message) -> tuple[Citizen, int] | None:
+    """Commit the inbound row before anything is acted on; (the citizen, the row id), or None for a retry.
+
+    On PostgreSQL this is one statement in autocommit (`_record_statement`): find the citizen, insert the row unless
+    its dedup_key exists, refresh last_message_at when due, and return the citizen's columns, so the push costs one
+    round trip; the citizen becomes a session object without a SELECT. First contact creates the citizen and runs it
+    again. SQLite (the embedded default) takes the same steps through the session.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return _record_in_session(msg)
+    for _ in range(2):
+        now = utcnow()
+        values = _row(msg, None)
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            params = {f"p_{k}": v for k, v in values.items()}  # not column names: UPDATE would SET those
+            params.update(p_now=now, p_stale=now - WINDOW_SLACK, p_touch=msg.event != "unsubscribe")
+            row = conn.execute(_record_statement(), params).mappings().first()
+        if row is None:  # first contact: create the citizen, then record
+            get_or_create_citizen(msg.source)
+            continue
+        if row["row_id"] is None:
+            return None
+        fields = {attr.key: row[attr.columns[0].name] for attr in Citizen.__mapper__.column_attrs}
+        if _opens_window(msg, fields["last_message_at"], now):
+            fields["last_message_at"] = now  # the statement wrote it
+        citizen = Citizen(**fields)
+        make_transient_to_detached(citizen)
+        return db.session.merge(citizen, load=False), row["row_id"]
+    raise RuntimeError(f"citizen {msg.source} could not be created")
+
+
+@cache
+def _record_statement():
+    """WITH known (the citizen), touched (last_message_at), recorded (the row, ON CONFLICT DO NOTHING):
+    SELECT the citizen's columns and the new row's id (NULL when the dedup_key was there)."""
+    citizens, inbound = Citizen.__table__, InboundMessage.__table__
+    at = citizens.c.last_message_at
+    known = select(citizens).where(citizens.c.openid == bindparam("p_openid")).cte("known")
+    known_id = select(known.c.id).scalar_subquery()
+    touched = (
+        update(citizens)
+        .where(
+            citizens.c.id == known_id,
+            bindparam("p_touch", type_=Boolean),
+            or_(at.is_(None), at < bindparam("p_stale", type_=at.type)),
+        )
+        .values(last_message_at=bindparam("p_now", type_=at.type))
+        .cte("touched")
+    )
+    columns = ["dedup_key", "openid", "msg_type", "payload", "msg_id", "created_at_wechat", "received_at",
+               "throttled"]
+    values = [cast(bindparam(f"p_{n}", type_=inbound.c[n].type), inbound.c[n].type).label(n) for n in columns]
+    source = select(known.c.id, *values)
+    recorded = (
+        pg_insert(inbound)
+        .from_select(["citizen_id", *columns], source)
+        .on_conflict_do_nothing(index_elements=[inbound.c.dedup_key])
+        .returning(inbound.c.id)
+        .cte("recorded")
+    )
+    return select(known, select(recorded.c.id).scalar_subquery().label("row_id")).add_cte(touched)
+
+
+def _record_in_session(msg: Message) -> tuple[Citizen, int] | None:
+    """The same as one session transaction (SQLite)."""
+    citizen = get_or_create_citizen(msg.source)
+    now = utcnow()
+    if _opens_window(msg, citizen.last_message_at, now):
+        citizen.last_message_at = now
+    session = db.session()
+    try:
+        row_id = db.session.execute(
+            insert(InboundMessage.__table__).values(**_row(msg, citizen.id)).returning(InboundMessage.__table__.c.id)
+        ).scalar_one()
+        # Keep the citizen as just written instead of reloading it after the commit (saves two round trips).
+        session.expire_on_commit = False
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return None
+    finally:
+        session.expire_on_commit = True
+    return citizen, row_id
+
+
+def _rate_key(msg: Message) -> str | None:
+    """The Redis counter of this openid's current window, or None when this push is never throttled.
+
+    A fixed window per openid (INCR + EXPIRE, sent with the push's first round trip). WeChat's retries are not
+    counted: they are recognised before (handle_push). If Redis is away the message is let through.
     """
     limit = current_app.config.get("BOT_RATE_LIMIT", 0)
     if limit <= 0 or msg.event in UNTHROTTLED_EVENTS:
-        return False
+        return None
     window = max(1, int(current_app.config.get("BOT_RATE_WINDOW_S", 60)))
-    key = f"bot:rate:{msg.source}:{int(time.time()) // window}"
+    return f"bot:rate:{msg.source}:{int(time.time()) // window}"
+
+
+def _first_round_trip(msg: Message, locking: bool) -> tuple[bool, bytes | None]:
+    """One pipeline before acting: the rate count, the citizen's lock (tried, not waited for) and the draft.
+
+    Returns (over the rate limit, the lock's token when we hold it). The draft and its expiry marker are kept for
+    the handlers only when no other step can change them meanwhile: when we hold the lock, or when this push does
+    not touch the draft. When Redis fails here, nothing is kept and the step does its own round trips (and fails
+    there if Redis is really away).
+    """
+    rate_key = _rate_key(msg)
+    token = dialogue.new_lock_token() if locking else None
     try:
         pipe = get_redis().pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, window + 5)
-        count = pipe.execute()[0]
+        if rate_key:
+            pipe.incr(rate_key)
+            pipe.expire(rate_key, int(current_app.config.get("BOT_RATE_WINDOW_S", 60)) + 5)
+        if token:
+            dialogue.queue_try_lock(pipe, msg.source, token)
+        dialogue.queue_reads(pipe, msg.source)
+        results = pipe.execute()
     except RedisError as exc:
-        log.warning("bot: rate limit not checked for %s: %s", msg.source, exc)
-        return False
-    return count > limit
+        log.warning("bot: first round trip for %s failed (rate limit not checked): %s", msg.source, exc)
+        return False, None
+    over = bool(rate_key) and results[0] > current_app.config["BOT_RATE_LIMIT"]
+    held = bool(token) and bool(results[2 if rate_key else 0])
+    if held or not locking:
+        dialogue.take_reads(msg.source, results[-2], results[-1])
+    return over, (token if held else None)
 
 
 def _throttle(msg: Message, row_id: int) -> str:
@@ -148,30 +257,54 @@ def _reclaim_failed(dedup_key: str) -> int | None:
 
 
 def _act(msg: Message, citizen, row_id: int) -> str:
-    """Dispatch a recorded push and keep its answer (on the row and in Redis for the retries)."""
-    r = get_redis()
+    """Dispatch a recorded push and keep its answer (in Redis for the retries, and on the row).
+
+    Redis is met twice in the usual case: `_first_round_trip`, then one pipeline with the draft's writes, the lock's
+    release, the reply for the retries and the row's queued update.
+    """
+    locking = changes_draft(msg)
+    dialogue.begin_push()
+    try:
+        over, token = _first_round_trip(msg, locking)
+        if over:
+            if token:
+                dialogue.release_lock(msg.source, token)
+            return _throttle(msg, row_id)
+        return _dispatch_and_keep(msg, citizen, row_id, locking, token)
+    finally:
+        dialogue.end_push()
+
+
+def _dispatch_and_keep(msg: Message, citizen, row_id: int, locking: bool, token: bytes | None) -> str:
     error = None
     try:
-        if changes_draft(msg):
-            with citizen_lock(msg.source):
-                reply = dispatch(msg, citizen)
-        else:  # questions and most events read only: no lock round trips
-            reply = dispatch(msg, citizen)
+        if locking and token is None:  # another step of this citizen holds the lock: wait for it
+            token = dialogue.acquire_lock(msg.source)
+        reply = dispatch(msg, citizen)
     except Exception as exc:
         log.exception("bot: handling %s failed", msg.dedup_key)
         db.session.rollback()
         error = f"{type(exc).__name__}: {exc}"[:200]
         reply = M.SORRY
     deferred = error is None and current_app.config.get("JOBS_MODE") == "rq"
+    wrote_draft = False
     try:
-        pipe = r.pipeline(transaction=False)
+        pipe = get_redis().pipeline(transaction=False)
+        if error is None:
+            wrote_draft = dialogue.queue_writes(pipe)
+        if token:
+            dialogue.queue_release(pipe, msg.source, token)
         pipe.set(_reply_key(msg.dedup_key), reply, ex=REPLY_TTL_S)
         if deferred:
             pipe.rpush(PENDING_REPLIES, json.dumps([row_id, reply, utcnow().isoformat()], ensure_ascii=False))
             pipe.set(REPLY_FLUSH_DUE, 1, nx=True, ex=current_app.config.get("BOT_REPLY_FLUSH_INTERVAL_S", 2))
         results = pipe.execute()
-    except RedisError as exc:  # the row below keeps the answer for WeChat's retries
-        log.warning("bot: could not cache the reply to %s: %s", msg.dedup_key, exc)
+    except RedisError as exc:
+        if wrote_draft:  # the step's change to the draft is not kept: say sorry, and let WeChat's retry redo it
+            log.warning("bot: the draft of %s was not saved: %s", msg.source, exc)
+            error, reply = f"draft not saved: {type(exc).__name__}: {exc}"[:200], M.SORRY
+        else:  # the row below keeps the answer for WeChat's retries
+            log.warning("bot: could not cache the reply to %s: %s", msg.dedup_key, exc)
         deferred, results = False, []
     if deferred:
         if results[-1]:  # the first reply of this interval schedules the flush
