@@ -4,6 +4,7 @@ same with the one thing #4 requires before any reply: the message committed dura
 from __future__ import annotations
 
 import os
+import threading
 
 from flask import Flask, request
 from wechatpy import create_reply, parse_message
@@ -41,17 +42,17 @@ def healthz():
 
 
 durable_app = Flask("durable_echo")
-_conn = None
+_local = threading.local()
 
 
 def _connection():
-    """One psycopg connection per worker process (opened on first use)."""
-    global _conn
-    if _conn is None or _conn.closed:
+    """One psycopg connection per worker thread (opened on first use)."""
+    conn = getattr(_local, "conn", None)
+    if conn is None or conn.closed:
         import psycopg
 
-        _conn = psycopg.connect(os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://"))
-    return _conn
+        conn = _local.conn = psycopg.connect(os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://"))
+    return conn
 
 
 @durable_app.post("/wechat")

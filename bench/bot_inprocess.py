@@ -1,7 +1,7 @@
 """Where one webhook push goes, in process: time per push and round trips to PostgreSQL and Redis per push.
 
 A Flask test client sends signed text pushes to /wechat (no HTTP server, one thread), on PostgreSQL + Redis with
-JOBS_MODE=rq (jobs are queued, not run). SQL statements are counted with SQLAlchemy's cursor events, pool
+JOBS_MODE=rq (jobs are queued, not run). SQL statements are counted at psycopg's cursor (PostgreSQL), pool
 checkouts with the pool's, Redis round trips by wrapping the connection's command sender; CPU is this process's.
 `--profile` prints the top of a cProfile run (PROFILE_SORT=tottime, PROFILE_TOP=80 to change it).
 
@@ -75,7 +75,15 @@ def main() -> None:
         get_redis().flushdb()
         engine = db.engine
     counts = Counter()
-    event.listen(engine, "before_cursor_execute", lambda *a: setattr(counts, "sql", counts.sql + 1))
+    import psycopg
+
+    cursor_execute = psycopg.Cursor.execute
+
+    def counted_execute(self, *a, **k):  # every statement sent, through SQLAlchemy or on a raw connection
+        counts.sql += 1
+        return cursor_execute(self, *a, **k)
+
+    psycopg.Cursor.execute = counted_execute
     event.listen(engine.pool, "checkout", lambda *a: setattr(counts, "checkouts", counts.checkouts + 1))
     original = Connection.send_packed_command
 

@@ -73,14 +73,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(module: str, port: int, workers: int, env: dict) -> subprocess.Popen:
+def start_gunicorn(module: str, port: int, workers: int, env: dict, worker_class: str = "sync",
+                   threads: int = 1) -> subprocess.Popen:
     proc = subprocess.Popen(
         [
             str(VENV / "gunicorn"),
             "-w",
             str(workers),
             "-k",
-            "sync",
+            worker_class,
+            "--threads",
+            str(threads),
             "-b",
             f"127.0.0.1:{port}",
             "--preload",
@@ -210,6 +213,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--rate", type=int, default=200)
+    ap.add_argument("--worker-class", default="sync", help="gunicorn's -k for all three apps (sync, gthread)")
+    ap.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
     args = ap.parse_args()
     env = dict(
         os.environ,
@@ -228,9 +233,10 @@ def main() -> None:
     seed_citizens(env, ["help", "dialogue"], citizens)
     echo_port, bot_port = free_port(), free_port()
     durable_port = free_port()
-    echo = start_gunicorn("bench.bot_echo:app", echo_port, args.workers, env)
-    durable = start_gunicorn("bench.bot_echo:durable_app", durable_port, args.workers, env)
-    bot = start_gunicorn("wsgi:app", bot_port, args.workers, env)
+    serve = {"workers": args.workers, "env": env, "worker_class": args.worker_class, "threads": args.threads}
+    echo = start_gunicorn("bench.bot_echo:app", echo_port, **serve)
+    durable = start_gunicorn("bench.bot_echo:durable_app", durable_port, **serve)
+    bot = start_gunicorn("wsgi:app", bot_port, **serve)
     run = str(int(time.time()) % 100000)
     results = {}
     try:
@@ -251,7 +257,8 @@ def main() -> None:
         stop(echo)
         stop(durable)
         stop(bot)
-    print(f"gunicorn sync x{args.workers}, wrk -t2 -c{args.connections} -d{args.seconds}s; fixed rate {args.rate}/s")
+    print(f"gunicorn {args.worker_class} x{args.workers} (threads {args.threads}), "
+          f"wrk -t2 -c{args.connections} -d{args.seconds}s; fixed rate {args.rate}/s")
     print(f"{'scenario':<16}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs echo':>9}{'vs e+c':>8}")
     for name, r in results.items():
         ratio = r["rate"] / results["echo"]["rate"] if "@" not in name else float("nan")

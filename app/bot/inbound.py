@@ -16,12 +16,12 @@ import contextlib
 import json
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import Boolean, bindparam, cast, insert, or_, select, text, update
+from sqlalchemy import Boolean, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import make_transient_to_detached
@@ -102,15 +102,15 @@ def _record(msg: Message) -> tuple[Citizen, int] | None:
     round trip; the citizen becomes a session object without a SELECT. First contact creates the citizen and runs it
     again. SQLite (the embedded default) takes the same steps through the session.
     """
-    if db.session.get_bind().dialect.name != "postgresql":
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
         return _record_in_session(msg)
     for _ in range(2):
         now = utcnow()
-        values = _row(msg, None)
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            params = {f"p_{k}": v for k, v in values.items()}  # not column names: UPDATE would SET those
-            params.update(p_now=now, p_stale=now - WINDOW_SLACK, p_touch=msg.event != "unsubscribe")
-            row = conn.execute(_record_statement(), params).mappings().first()
+        params = {f"p_{k}": v for k, v in _row(msg, None).items()}  # not column names: UPDATE would SET those
+        params.update(p_now=now, p_stale=now - WINDOW_SLACK, p_touch=msg.event != "unsubscribe",
+                      p_payload=json.dumps(params["p_payload"], ensure_ascii=False))
+        row = _execute_autocommit(engine, _record_sql(engine.dialect), params)
         if row is None:  # first contact: create the citizen, then record
             get_or_create_citizen(msg.source)
             continue
@@ -123,6 +123,39 @@ def _record(msg: Message) -> tuple[Citizen, int] | None:
         make_transient_to_detached(citizen)
         return db.session.merge(citizen, load=False), row["row_id"]
     raise RuntimeError(f"citizen {msg.source} could not be created")
+
+
+def _execute_autocommit(engine, sql: str, params: dict) -> dict | None:
+    """One statement on a pooled psycopg connection in autocommit: its first row as {column: value}, or None.
+
+    The hot path's one statement skips SQLAlchemy's execution layer (a fifth of a push's CPU): the SQL is compiled
+    by SQLAlchemy once (`_record_sql`) and the pool still hands out only live connections. timestamptz values come
+    back as aware datetimes; they are turned to UTC as UTCDateTime columns are.
+    """
+    pooled = engine.raw_connection()
+    try:
+        conn = pooled.driver_connection
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                values = cur.fetchone()
+                names = [d.name for d in cur.description]
+        finally:
+            conn.autocommit = False
+    except Exception:
+        pooled.invalidate()  # a broken connection must not go back to the pool
+        raise
+    finally:
+        pooled.close()
+    if values is None:
+        return None
+    return {n: (v.astimezone(UTC) if isinstance(v, datetime) else v) for n, v in zip(names, values, strict=True)}
+
+
+@cache
+def _record_sql(dialect) -> str:
+    return str(_record_statement().compile(dialect=dialect))
 
 
 @cache
@@ -145,7 +178,7 @@ def _record_statement():
     )
     columns = ["dedup_key", "openid", "msg_type", "payload", "msg_id", "created_at_wechat", "received_at",
                "throttled"]
-    values = [cast(bindparam(f"p_{n}", type_=inbound.c[n].type), inbound.c[n].type).label(n) for n in columns]
+    values = [bindparam(f"p_{n}", type_=inbound.c[n].type).label(n) for n in columns]  # typed: rendered with casts
     source = select(known.c.id, *values)
     recorded = (
         pg_insert(inbound)
