@@ -9,12 +9,12 @@ from sqlalchemy import select, text
 
 from app.bot import messages as M
 from app.bot.models import OutboundMessage
-from app.citizens.models import Citizen
+from app.citizens.services import CitizenView
 from app.extensions import db
 from app.reports.models import STATUS_LABELS, Report
 
 
-def my_reports(citizen: Citizen, limit: int = 5) -> str:
+def my_reports(citizen: CitizenView, limit: int = 5) -> str:
     """The citizen's latest cases and states, with any progress we could not deliver."""
     reports = db.session.scalars(
         select(Report).where(Report.citizen_id == citizen.id).order_by(Report.submitted_at.desc()).limit(limit)
@@ -38,7 +38,7 @@ def my_reports(citizen: Citizen, limit: int = 5) -> str:
     return "\n".join(lines)
 
 
-def case_trail(citizen: Citizen, case_number: str) -> str:
+def case_trail(citizen: CitizenView, case_number: str) -> str:
     """One of the citizen's cases with its trail (citizens see only their own cases)."""
     report = db.session.scalar(select(Report).where(Report.case_number == case_number, Report.citizen_id == citizen.id))
     if report is None:
@@ -75,7 +75,7 @@ def points_balance(citizen_id: int) -> int | None:
     return int(value) if value is not None else 0
 
 
-def points(citizen: Citizen) -> str:
+def points(citizen: CitizenView) -> str:
     """Points balance and the link to the points pages."""
     url = current_app.config["PUBLIC_BASE_URL"] + "/points/"
     balance = points_balance(citizen.id)

@@ -19,7 +19,7 @@ from redis.lock import Lock
 
 from app import geo
 from app.bot import messages as M
-from app.citizens.models import Citizen
+from app.citizens.services import CitizenView
 from app.extensions import db, get_redis
 from app.reports.categories import CONFIDENT, suggest_category
 from app.reports.services import (
@@ -260,7 +260,7 @@ def choose(draft: dict, text: str) -> str | None:
     return M.CATEGORY_CHOSEN.format(name=draft["category_name"])
 
 
-def _use_recent_location(draft: dict, citizen: Citizen) -> str | None:
+def _use_recent_location(draft: dict, citizen: CitizenView) -> str | None:
     if draft["location"] or citizen.last_location_at is None or citizen.last_location_lat is None:
         return None
     age = time.time() - citizen.last_location_at.timestamp()
@@ -277,7 +277,7 @@ def _use_recent_location(draft: dict, citizen: Citizen) -> str | None:
     return M.LOCATION_FROM_EVENT
 
 
-def step(draft: dict, citizen: Citizen, said: list[str]) -> list[str]:
+def step(draft: dict, citizen: CitizenView, said: list[str]) -> list[str]:
     """Decide what is still needed, ask for the category when unsure, or submit. Returns the reply lines."""
     note = _use_recent_location(draft, citizen)
     if note:
@@ -314,7 +314,7 @@ def step(draft: dict, citizen: Citizen, said: list[str]) -> list[str]:
     return submit(draft, citizen, said)
 
 
-def submit(draft: dict, citizen: Citizen, said: list[str]) -> list[str]:
+def submit(draft: dict, citizen: CitizenView, said: list[str]) -> list[str]:
     """Submit the draft as a case (client_ref = draft id, so a second submit finds the first case)."""
     loc = draft["location"]
     sub = Submission(

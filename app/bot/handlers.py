@@ -12,10 +12,7 @@ from app.bot import dialogue
 from app.bot import messages as M
 from app.bot.ask import case_trail, my_reports, nearby, points
 from app.bot.protocol import Message
-from app.citizens.models import Citizen
-from app.citizens.services import set_subscribed
-from app.events import utcnow
-from app.extensions import db
+from app.citizens.services import CitizenView, remember_location, set_subscribed
 
 CANCEL_WORDS = {"取消", "取消举报", "不报了", "cancel"}
 HELP_WORDS = {"帮助", "help", "?", "？", "菜单", "怎么举报"}
@@ -31,14 +28,14 @@ def _case_number_re() -> re.Pattern:
 # ------------------------------------------------------------------------------------------- the report dialogue
 
 
-def _with_draft(citizen: Citizen, change: Callable[[dict], str | None]) -> str:
+def _with_draft(citizen: CitizenView, change: Callable[[dict], str | None]) -> str:
     """Load (or start) the draft, apply one change, then take the next step."""
     draft = dialogue.load(citizen.openid) or dialogue.new_draft()
     ack = change(draft)
     return "\n".join(dialogue.step(draft, citizen, [ack] if ack else []))
 
 
-def on_text(msg: Message, citizen: Citizen, content: str | None = None) -> str:
+def on_text(msg: Message, citizen: CitizenView, content: str | None = None) -> str:
     """Commands first, then a category choice, then the report dialogue; unknown text gets help."""
     body = (content if content is not None else msg.fields.get("Content", "")).strip()
     word = body.lower()
@@ -71,7 +68,7 @@ def on_text(msg: Message, citizen: Citizen, content: str | None = None) -> str:
     return M.HELP
 
 
-def on_voice(msg: Message, citizen: Citizen) -> str:
+def on_voice(msg: Message, citizen: CitizenView) -> str:
     """A voice message counts by WeChat's speech recognition text."""
     recognition = msg.fields.get("Recognition", "").strip().rstrip("。.！!")
     if not recognition:
@@ -79,7 +76,7 @@ def on_voice(msg: Message, citizen: Citizen) -> str:
     return on_text(msg, citizen, recognition)
 
 
-def on_image(msg: Message, citizen: Citizen) -> str:
+def on_image(msg: Message, citizen: CitizenView) -> str:
     """A photo joins the draft (or starts one). Only its MediaId is kept; a job downloads it after submission."""
     media_id = msg.fields.get("MediaId", "")
     if not media_id:
@@ -87,7 +84,7 @@ def on_image(msg: Message, citizen: Citizen) -> str:
     return _with_draft(citizen, lambda d: dialogue.add_photo(d, media_id[:128]))
 
 
-def on_location(msg: Message, citizen: Citizen) -> str:
+def on_location(msg: Message, citizen: CitizenView) -> str:
     """In a draft: the case's location. Outside one: nearby services (and remembered for a report that follows)."""
     try:
         lat, lng = float(msg.fields.get("Location_X", "")), float(msg.fields.get("Location_Y", ""))
@@ -110,29 +107,27 @@ def on_location(msg: Message, citizen: Citizen) -> str:
     return _with_draft(citizen, set_location)
 
 
-def _remember_location(citizen: Citizen, lat: float, lng: float, crs: str) -> None:
-    citizen.last_location_lat, citizen.last_location_lng = lat, lng
-    citizen.last_location_crs, citizen.last_location_at = crs, utcnow()
-    db.session.commit()
+def _remember_location(citizen: CitizenView, lat: float, lng: float, crs: str) -> None:
+    remember_location(citizen.id, lat, lng, crs)
 
 
 # ------------------------------------------------------------------------------------------------------ events
 
 
-def on_subscribe(msg: Message, citizen: Citizen) -> str:
+def on_subscribe(msg: Message, citizen: CitizenView) -> str:
     """Welcome and how to report."""
     set_subscribed(citizen.openid, True)
     return M.WELCOME
 
 
-def on_unsubscribe(msg: Message, citizen: Citizen) -> str:
+def on_unsubscribe(msg: Message, citizen: CitizenView) -> str:
     """Marked unsubscribed; the draft is dropped."""
     set_subscribed(citizen.openid, False)
     dialogue.clear(citizen.openid)
     return M.UNSUBSCRIBED
 
 
-def on_location_event(msg: Message, citizen: Citizen) -> str:
+def on_location_event(msg: Message, citizen: CitizenView) -> str:
     """The periodic LOCATION event: remembered (raw, assumed GCJ-02) for a report that follows; no reply."""
     try:
         lat, lng = float(msg.fields.get("Latitude", "")), float(msg.fields.get("Longitude", ""))
@@ -143,7 +138,7 @@ def on_location_event(msg: Message, citizen: Citizen) -> str:
     return ""
 
 
-CLICK_KEYS: dict[str, Callable[[Citizen], str]] = {
+CLICK_KEYS: dict[str, Callable[[CitizenView], str]] = {
     "HOW_TO_REPORT": lambda c: M.WELCOME,
     "HELP": lambda c: M.HELP,
     "MY_REPORTS": my_reports,
@@ -153,29 +148,29 @@ CLICK_KEYS: dict[str, Callable[[Citizen], str]] = {
 }
 
 
-def on_click(msg: Message, citizen: Citizen) -> str:
+def on_click(msg: Message, citizen: CitizenView) -> str:
     """Menu clicks dispatch to the same handlers as typed commands."""
     handler = CLICK_KEYS.get(msg.fields.get("EventKey", ""))
     return handler(citizen) if handler else M.HELP
 
 
-def on_other(msg: Message, citizen: Citizen) -> str:
+def on_other(msg: Message, citizen: CitizenView) -> str:
     """Anything else (video, link, file…): help, never silence."""
     return M.HELP
 
 
-def on_silent_event(msg: Message, citizen: Citizen) -> str:
+def on_silent_event(msg: Message, citizen: CitizenView) -> str:
     """Events that need no answer (VIEW, template delivery reports…)."""
     return ""
 
 
-MESSAGE_HANDLERS: dict[str, Callable[[Message, Citizen], str]] = {
+MESSAGE_HANDLERS: dict[str, Callable[[Message, CitizenView], str]] = {
     "text": on_text,
     "image": on_image,
     "voice": on_voice,
     "location": on_location,
 }
-EVENT_HANDLERS: dict[str, Callable[[Message, Citizen], str]] = {
+EVENT_HANDLERS: dict[str, Callable[[Message, CitizenView], str]] = {
     "subscribe": on_subscribe,
     "unsubscribe": on_unsubscribe,
     "location": on_location_event,
@@ -200,7 +195,7 @@ def changes_draft(msg: Message) -> bool:
     return True
 
 
-def dispatch(msg: Message, citizen: Citizen) -> str:
+def dispatch(msg: Message, citizen: CitizenView) -> str:
     """The handler for this push, and its reply; a draft that expired meanwhile is mentioned first."""
     if msg.type == "event":
         return EVENT_HANDLERS.get(msg.event, on_silent_event)(msg, citizen)

@@ -24,7 +24,6 @@ from redis.exceptions import RedisError
 from sqlalchemy import Boolean, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import make_transient_to_detached
 
 from app.bot import dialogue
 from app.bot import messages as M
@@ -32,7 +31,7 @@ from app.bot.handlers import changes_draft, dispatch
 from app.bot.models import InboundMessage
 from app.bot.protocol import Message
 from app.citizens.models import Citizen
-from app.citizens.services import get_or_create_citizen
+from app.citizens.services import CitizenView, get_or_create_citizen
 from app.events import utcnow
 from app.extensions import db, get_redis
 from app.jobs import enqueue
@@ -68,7 +67,7 @@ def handle_push(msg: Message) -> str:
             return wait_for_reply(msg.dedup_key)
         # The first try failed (Redis or the database was away): WeChat's retry acts again instead of
         # repeating the apology, so a transient fault heals itself.
-        citizen = get_or_create_citizen(msg.source)
+        citizen = CitizenView.of(get_or_create_citizen(msg.source))
     else:
         citizen, row_id = recorded
     return _act(msg, citizen, row_id)
@@ -94,12 +93,12 @@ def _opens_window(msg: Message, last_message_at: datetime | None, now: datetime)
     return msg.event != "unsubscribe" and (last_message_at is None or now - last_message_at > WINDOW_SLACK)
 
 
-def _record(msg: Message) -> tuple[Citizen, int] | None:
+def _record(msg: Message) -> tuple[CitizenView, int] | None:
     """Commit the inbound row before anything is acted on; (the citizen, the row id), or None for a retry.
 
     On PostgreSQL this is one statement in autocommit (`_record_statement`): find the citizen, insert the row unless
     its dedup_key exists, refresh last_message_at when due, and return the citizen's columns, so the push costs one
-    round trip; the citizen becomes a session object without a SELECT. First contact creates the citizen and runs it
+    round trip, and no ORM object is built (handlers get a CitizenView). First contact creates the citizen and runs it
     again. SQLite (the embedded default) takes the same steps through the session.
     """
     engine = db.engine
@@ -116,12 +115,9 @@ def _record(msg: Message) -> tuple[Citizen, int] | None:
             continue
         if row["row_id"] is None:
             return None
-        fields = {attr.key: row[attr.columns[0].name] for attr in Citizen.__mapper__.column_attrs}
-        if _opens_window(msg, fields["last_message_at"], now):
-            fields["last_message_at"] = now  # the statement wrote it
-        citizen = Citizen(**fields)
-        make_transient_to_detached(citizen)
-        return db.session.merge(citizen, load=False), row["row_id"]
+        if _opens_window(msg, row["last_message_at"], now):
+            row["last_message_at"] = now  # the statement wrote it
+        return CitizenView.of(row), row["row_id"]
     raise RuntimeError(f"citizen {msg.source} could not be created")
 
 
@@ -190,7 +186,7 @@ def _record_statement():
     return select(known, select(recorded.c.id).scalar_subquery().label("row_id")).add_cte(touched)
 
 
-def _record_in_session(msg: Message) -> tuple[Citizen, int] | None:
+def _record_in_session(msg: Message) -> tuple[CitizenView, int] | None:
     """The same as one session transaction (SQLite)."""
     citizen = get_or_create_citizen(msg.source)
     now = utcnow()
@@ -209,7 +205,7 @@ def _record_in_session(msg: Message) -> tuple[Citizen, int] | None:
         return None
     finally:
         session.expire_on_commit = True
-    return citizen, row_id
+    return CitizenView.of(citizen), row_id
 
 
 def _rate_key(msg: Message) -> str | None:
@@ -289,7 +285,7 @@ def _reclaim_failed(dedup_key: str) -> int | None:
     return row_id
 
 
-def _act(msg: Message, citizen, row_id: int) -> str:
+def _act(msg: Message, citizen: CitizenView, row_id: int) -> str:
     """Dispatch a recorded push and keep its answer (in Redis for the retries, and on the row).
 
     Redis is met twice in the usual case: `_first_round_trip`, then one pipeline with the draft's writes, the lock's
@@ -308,7 +304,7 @@ def _act(msg: Message, citizen, row_id: int) -> str:
         dialogue.end_push()
 
 
-def _dispatch_and_keep(msg: Message, citizen, row_id: int, locking: bool, token: bytes | None) -> str:
+def _dispatch_and_keep(msg: Message, citizen: CitizenView, row_id: int, locking: bool, token: bytes | None) -> str:
     error = None
     try:
         if locking and token is None:  # another step of this citizen holds the lock: wait for it

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -60,6 +60,38 @@ class Actor:
             department_id=user.department_id,
             name=user.display_name or user.username,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenView:
+    """What a citizen's row said when a request read it: a plain value, no session behind it (the WeChat webhook
+    answers most pushes without an ORM object). Changes go through the use cases below."""
+
+    id: int
+    openid: str
+    subscribed: bool
+    last_message_at: datetime | None
+    last_location_lat: float | None
+    last_location_lng: float | None
+    last_location_crs: str | None
+    last_location_at: datetime | None
+
+    @classmethod
+    def of(cls, row) -> CitizenView:
+        """From a Citizen or any object or mapping with its columns."""
+        get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+        return cls(**{name: get(name) for name in cls.__slots__})
+
+
+def remember_location(citizen_id: int, lat: float, lng: float, crs: str) -> None:
+    """Keep the citizen's latest location (raw, in its coordinate system) for a report that follows."""
+    db.session.execute(
+        update(Citizen)
+        .where(Citizen.id == citizen_id)
+        .values(last_location_lat=lat, last_location_lng=lng, last_location_crs=crs, last_location_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def get_or_create_citizen(openid: str, unionid: str | None = None) -> Citizen:
