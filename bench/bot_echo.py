@@ -46,18 +46,20 @@ _local = threading.local()
 
 
 def _connection():
-    """One psycopg connection per worker thread (opened on first use)."""
+    """One psycopg connection per worker thread (opened on first use), in autocommit: one INSERT is one round trip
+    and one durable commit, the cheapest way to record a message."""
     conn = getattr(_local, "conn", None)
     if conn is None or conn.closed:
         import psycopg
 
-        conn = _local.conn = psycopg.connect(os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://"))
+        url = os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+        conn = _local.conn = psycopg.connect(url, autocommit=True)
     return conn
 
 
 @durable_app.post("/wechat")
 def durable_wechat():
-    """Echo the text back after one INSERT + COMMIT of the message (the floor of "recorded before acted on")."""
+    """Echo the text back after one durable INSERT of the message (the floor of "recorded before acted on")."""
     if not _signed():
         return "bad signature", 403
     body = request.get_data()
@@ -65,7 +67,6 @@ def durable_wechat():
     conn = _connection()
     conn.execute("INSERT INTO bench_echo_log (openid, msg_id, body) VALUES (%s, %s, %s)",
                  (msg.source, str(msg.id), body.decode()))
-    conn.commit()
     return _echo(msg)
 
 

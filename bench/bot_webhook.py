@@ -2,15 +2,17 @@
 
 Three apps, four scenarios, in the same run, each served by gunicorn (same worker count) and loaded by wrk:
   echo     — a minimal wechatpy echo webhook (bench/bot_echo.py): the baseline
-  echo+commit — the same plus one INSERT + COMMIT of the message in PostgreSQL (bench/bot_echo.py:durable_app):
-             the floor of any webhook that records a message durably before answering, as #4 requires
-  help     — our /wechat with 「帮助」: verify, parse, record + dedup (DB row, Redis), dispatch, stored reply
-  dialogue — our /wechat with a report sentence from many citizens: the same plus a draft step in Redis and the
+  echo+commit — the same plus one durable INSERT of the message in PostgreSQL, in autocommit
+             (bench/bot_echo.py:durable_app): the floor of any webhook that records a message durably before
+             answering, as #4 requires
+  help     — our /wechat with 「帮助」 from known citizens (1,000 per sender thread): verify, parse, record +
+             dedup (one statement), rate count, dispatch, reply kept in Redis (two Redis round trips)
+  dialogue — our /wechat with a report sentence: the same plus the citizen's lock, a draft step in Redis and the
              category suggestion
 Max throughput with wrk (closed loop), then a fixed 200 msg/s (open loop, latency from the scheduled send time).
 
   DATABASE_URL=postgresql://postgres@127.0.0.1/baixing_bot_bench REDIS_URL=redis://127.0.0.1:6379/1 \
-      /work/venv/bin/python bench/bot_webhook.py [--workers 4] [--seconds 10]
+.venv/bin/python bench/bot_webhook.py [--workers 4] [--seconds 10] [--worker-class gthread --threads 4]
 The database is dropped and recreated (its name must end in _bench).
 """
 

@@ -264,28 +264,25 @@ def refresh_signs() -> None:
 
 
 def count_scan(code: str) -> None:
-    """Count one scan in Redis (no database write per request); `flush_scans` moves the counts to the signs table."""
+    """Count one scan in Redis (no database write per request); `flush_scans` moves the counts to the signs table.
+
+    One round trip: the count, the dirty set and, with rq workers, the claim of this window's flush job (the first
+    scan of each POI_SCAN_FLUSH_INTERVAL_S enqueues it). Inline mode (the embedded default) has no workers and would
+    write in the request: there, and during quiet hours, `flask poi flush-scans` from cron does it.
+    """
+    interval = int(current_app.config.get("POI_SCAN_FLUSH_INTERVAL_S", 60))
+    schedule = interval > 0 and current_app.config.get("JOBS_MODE") == "rq"
     try:
         pipe = get_redis().pipeline(transaction=False)
         pipe.incr(SCAN_KEY + code)
         pipe.sadd(SCAN_DIRTY, code)
-        pipe.execute()
-        _schedule_flush()
+        if schedule:
+            pipe.set(SCAN_FLUSH_DUE, 1, nx=True, ex=interval)
+        results = pipe.execute()
+        if schedule and results[-1]:
+            enqueue("app.poi.tasks.flush_scans_job", job_id="poi-flush-scans")
     except RedisError as exc:  # a lost count must never break the page
         log.warning("scan of %s not counted: %s", code, exc)
-
-
-def _schedule_flush() -> None:
-    """With rq workers, enqueue one flush job per POI_SCAN_FLUSH_INTERVAL_S at most (the first scan of a window).
-
-    Inline mode (the embedded default) has no workers and would write in the request: there, and during quiet
-    hours, `flask poi flush-scans` from cron does it.
-    """
-    interval = int(current_app.config.get("POI_SCAN_FLUSH_INTERVAL_S", 60))
-    if interval <= 0 or current_app.config.get("JOBS_MODE") != "rq":
-        return
-    if get_redis().set(SCAN_FLUSH_DUE, 1, nx=True, ex=interval):
-        enqueue("app.poi.tasks.flush_scans_job", job_id="poi-flush-scans")
 
 
 def pending_scans(code: str) -> int:

@@ -139,6 +139,30 @@ def test_scans_are_counted_in_redis_without_a_database_write_and_flushed_later(a
     assert sign().scan_count == 4
 
 
+def test_with_workers_a_scan_is_one_redis_round_trip_and_one_flush_job_per_interval(app, client, demo, run_jobs,
+                                                                                   monkeypatch):
+    from redis.connection import Connection
+
+    from app.extensions import get_queue
+    from app.poi.services import count_scan
+
+    if app.config["JOBS_MODE"] != "rq":
+        pytest.skip("inline jobs: scans are flushed by cron (no workers)")
+    trips = []
+    send = Connection.send_packed_command
+    monkeypatch.setattr(Connection, "send_packed_command", lambda c, cmd, check_health=True:
+                        trips.append(1) or send(c, cmd, check_health))
+    count_scan("DEMO01")  # the window's first scan also enqueues the flush job (rq's own round trips)
+    trips.clear()
+    for _ in range(3):
+        count_scan("DEMO01")
+    assert len(trips) == 3  # count, dirty set and the flush claim together
+    assert get_queue("default").job_ids == ["poi-flush-scans"]  # one flush job for the four scans
+    run_jobs()
+    db.session.expire_all()
+    assert sign().scan_count == 4 and pending_scans("DEMO01") == 0
+
+
 def test_the_nearby_api_answers_in_metres_with_navigation_links(client, demo):
     s = sign()
     data = client.get(f"/api/poi/nearby?lat={s.lat}&lng={s.lng}&category=toilet&limit=4").get_json()
