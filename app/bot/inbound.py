@@ -129,18 +129,19 @@ def _execute_autocommit(engine, sql: str, params: dict) -> dict | None:
     back as aware datetimes; they are turned to UTC as UTCDateTime columns are.
     """
     pooled = engine.raw_connection()
+    conn = pooled.driver_connection
     try:
-        conn = pooled.driver_connection
         conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                values = cur.fetchone()
-                names = [d.name for d in cur.description]
-        finally:
-            conn.autocommit = False
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            values = cur.fetchone()
+            names = [d.name for d in cur.description]
+        conn.autocommit = False
     except Exception:
-        pooled.invalidate()  # a broken connection must not go back to the pool
+        if conn.broken or conn.closed:  # the server went away: this connection must not go back to the pool
+            pooled.invalidate()
+        else:
+            conn.autocommit = False
         raise
     finally:
         pooled.close()

@@ -140,7 +140,9 @@ class PoiIndex:
             chord, local = chord[found], local[found]
             pos = positions[local]
             dist = geodesic_m(lat, lng, self.lat[pos], self.lng[pos])
-            order = np.lexsort((self.ids[pos], dist))
+            # Ranked at millimetre resolution, ties by id: two places less than a millimetre apart in distance are
+            # a tie (two geodesic implementations already disagree below that; hypothesis found such a pair).
+            order = np.lexsort((self.ids[pos], np.round(dist, 3)))
             if within_m is not None:
                 order = order[dist[order] <= within_m]
             exhausted = len(local) < m or m == n  # the tree returned everything in reach

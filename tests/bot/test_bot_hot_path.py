@@ -89,3 +89,25 @@ def test_the_same_sentence_twice_is_kept_once_in_the_description(make_citizen):
     c.text("小区门口的路灯不亮了", msg_id=882002)
     c.text("晚上很黑", msg_id=882003)
     assert dialogue.load(c.openid)["description"] == "小区门口的路灯不亮了；晚上很黑"
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL (DATABASE_URL)")
+def test_after_the_database_dropped_every_connection_the_next_push_is_answered(app, make_citizen):
+    """What a database restart does to the pool: the hot path's raw connection is checked like any other."""
+    import time
+
+    import psycopg
+    from sqlalchemy import text
+
+    from tests.conftest import PG_URL
+
+    c = make_citizen()
+    assert c.text("帮助", msg_id=883001).startswith("您可以这样使用")
+    with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    time.sleep(0.2)
+    db.session.rollback()
+    assert c.text("帮助", msg_id=883002).startswith("您可以这样使用")  # no 500, no apology
+    recorded = text("SELECT count(*) FROM bot_inbound_messages WHERE msg_id LIKE '88300%'")
+    assert db.session.execute(recorded).scalar() == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from geopy.distance import geodesic
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
@@ -27,11 +27,11 @@ def geopy_distances(lat, lng, lats, lngs):
 
 
 def brute_force(distances, ids, cats, category=None, k=5, within_m=None):
-    """What nearest must return: the scan's distances filtered and sorted (ties by id)."""
+    """What nearest must return: the scan's distances filtered and sorted at millimetre resolution (ties by id)."""
     rows = sorted(
-        (d, pid)
-        for d, pid, cat in zip(distances, ids, cats, strict=True)
-        if (category is None or cat == category) and (within_m is None or d <= within_m)
+        ((d, pid) for d, pid, cat in zip(distances, ids, cats, strict=True)
+         if (category is None or cat == category) and (within_m is None or d <= within_m)),
+        key=lambda row: (round(row[0], 3), row[1]),
     )
     return rows[:k]
 
@@ -220,6 +220,7 @@ coordinate = st.tuples(st.floats(-89.9, 89.9), st.floats(-180, 180))
     k=st.integers(1, 8),
     within=st.one_of(st.none(), st.floats(1, 5_000_000)),
 )
+@example(points=[(0.0, 0.0), (2.220446049250313e-16, 0.0)], duplicates=0, query=(3.0, 0.0), k=1, within=None)
 def test_anywhere_on_earth_with_ties_the_index_agrees_with_brute_force(points, duplicates, query, k, within):
     points = points + points[:duplicates]  # exact duplicates: ties broken by id
     lats = np.array([p[0] for p in points])
