@@ -77,3 +77,24 @@ def test_a_keyword_added_by_staff_is_used_at_once(app):
 
     invalidate("category-keywords")
     assert suggest_category("这里有滴滴黑车拉活")[0].code == "E0509"
+
+
+def test_reading_only_keywords_whose_first_character_occurs_changes_no_suggestion(app, monkeypatch):
+    """The keyword table is indexed by first character; scanning every keyword must give the same answers."""
+    import random
+
+    from app.reports import categories
+
+    table = categories._load_keywords()
+    keywords = [row[0] for row in table.rows]
+    rng = random.Random(20261201)
+    texts = ["小区门口的路灯不亮了", "井盖没了", "路口有人摆摊卖水果，占了人行道", "ｘ", "路灯井盖都坏了"]
+    for _ in range(300):  # descriptions stitched from keywords, their pieces and filler, overlaps included
+        pieces = range(rng.randint(1, 6))
+        parts = [rng.choice(keywords)[: rng.randint(1, 6)] if rng.random() < 0.7 else rng.choice("的了在有人很")
+                 for _ in pieces]
+        texts.append("".join(parts))
+    indexed = [categories.suggest_category(t) for t in texts]
+    monkeypatch.setattr(categories._KeywordTable, "candidates", lambda self, body: self.rows)
+    assert [categories.suggest_category(t) for t in texts] == indexed
+    assert sum(1 for s in indexed if s) > 200  # the texts do match

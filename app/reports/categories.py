@@ -6,6 +6,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from sqlalchemy import select
@@ -88,14 +89,30 @@ def seed_categories() -> int:
     return added
 
 
-def _load_keywords() -> list[tuple[str, float, str, str]]:
-    """(keyword, weight, category code, category name), longest keywords first."""
-    rows = db.session.execute(
+@dataclass(frozen=True)
+class _KeywordTable:
+    rows: list[tuple[str, float, str, str]]  # (keyword, weight, category code, category name), longest first
+    by_first_char: dict[str, list[int]]  # a keyword's first character -> its positions in rows
+
+    def candidates(self, body: str) -> list[tuple[str, float, str, str]]:
+        """The keywords that can occur in `body` (their first character does), longest first as in rows."""
+        positions = sorted(chain.from_iterable(self.by_first_char.get(c, ()) for c in set(body)))
+        return [self.rows[i] for i in positions]
+
+
+def _load_keywords() -> _KeywordTable:
+    """The active keywords, longest first, indexed by first character (a description reads a few dozen of the
+    table's hundreds instead of all of them)."""
+    found = db.session.execute(
         select(CategoryKeyword.keyword, CategoryKeyword.weight, Category.code, Category.name)
         .join(Category, Category.id == CategoryKeyword.category_id)
         .where(Category.active.is_(True))
     ).all()
-    return sorted(((normalize(r[0]), r[1], r[2], r[3]) for r in rows), key=lambda r: -len(r[0]))
+    rows = sorted(((normalize(r[0]), r[1], r[2], r[3]) for r in found if normalize(r[0])), key=lambda r: -len(r[0]))
+    by_first_char: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_first_char.setdefault(row[0][0], []).append(i)
+    return _KeywordTable(rows, by_first_char)
 
 
 _NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -121,7 +138,7 @@ def suggest_category(text: str, limit: int = 3) -> list[Suggestion]:
     scores: dict[str, float] = {}
     names: dict[str, str] = {}
     matched: dict[str, list[str]] = {}
-    for keyword, weight, code, name in cached(CACHE_NAME, _load_keywords):
+    for keyword, weight, code, name in cached(CACHE_NAME, _load_keywords).candidates(body):
         start = body.find(keyword)
         while start != -1:
             end = start + len(keyword)
