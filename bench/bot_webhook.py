@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import os
 import re
 import signal
@@ -27,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -135,15 +135,16 @@ def _ms(v: str) -> float:
 
 
 def fixed_rate(port: int, content: str, prefix: str, rate: int, seconds: int, citizens: int, group: str) -> dict:
-    """Open loop: request i is due at start + i/rate; latency counts from when it was due."""
-    url = f"http://127.0.0.1:{port}" + signed_path()
+    """Open loop: request i is due at start + i/rate; latency counts from when it was due.
+
+    The sender shares the two cores with the server, so it is kept light: http.client, not requests (gunicorn's
+    sync workers close every connection anyway). Its own CPU per request is reported.
+    """
+    path = signed_path()
     n = rate * seconds
     latencies, errors = [], []
-    local = threading.local()
 
     def one(i: int, due: float) -> None:
-        if not hasattr(local, "s"):
-            local.s = requests.Session()
         wait = due - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
@@ -151,12 +152,22 @@ def fixed_rate(port: int, content: str, prefix: str, rate: int, seconds: int, ci
             f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[oBench{group}0_{i % citizens}]]>"
             f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
             f"<Content><![CDATA[{content}]]></Content><MsgId>{prefix}{i:09d}</MsgId></xml>"
-        )
-        res = local.s.post(url, data=body.encode(), timeout=10)
+        ).encode()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("POST", path, body=body, headers={"Content-Type": "text/xml"})
+            res = conn.getresponse()
+            res.read()
+            status = res.status
+        except OSError:
+            status = 0
+        finally:
+            conn.close()
         latencies.append((time.perf_counter() - due) * 1000)
-        if res.status_code != 200:
-            errors.append(res.status_code)
+        if status != 200:
+            errors.append(status)
 
+    cpu0 = time.process_time()
     start = time.perf_counter() + 0.2
     with ThreadPoolExecutor(max_workers=64) as pool:
         for i in range(n):
@@ -167,6 +178,7 @@ def fixed_rate(port: int, content: str, prefix: str, rate: int, seconds: int, ci
         "p50": statistics.median(latencies),
         "p99": latencies[int(len(latencies) * 0.99) - 1],
         "errors": len(errors),
+        "sender_cpu_ms": (time.process_time() - cpu0) / n * 1000,
     }
 
 
@@ -266,8 +278,9 @@ def main() -> None:
         ratio = r["rate"] / results["echo"]["rate"] if "@" not in name else float("nan")
         durable_ratio = r["rate"] / results["echo+commit"]["rate"] if "@" not in name else float("nan")
         err = r.get("non2xx", r.get("errors", 0))
+        sender = f"  (sender {r['sender_cpu_ms']:.2f} ms CPU/request)" if "sender_cpu_ms" in r else ""
         print(f"{name:<16}{r['rate']:>10.0f}{r['p50']:>10.1f}{r['p99']:>10.1f}{err:>8}{ratio:>9.2f}"
-              f"{durable_ratio:>8.2f}")
+              f"{durable_ratio:>8.2f}{sender}")
 
 
 if __name__ == "__main__":
