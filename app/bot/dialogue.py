@@ -11,7 +11,6 @@ import json
 import logging
 import secrets
 import time
-from contextlib import contextmanager
 
 from flask import current_app, g, has_request_context
 from redis.exceptions import LockError, RedisError
@@ -87,17 +86,6 @@ def release_lock(openid: str, token: bytes) -> None:
         pipe.execute()
     except (LockError, RedisError) as exc:
         log.warning("bot: could not release the dialogue lock of %s (it expires by itself): %s", openid, exc)
-
-
-@contextmanager
-def citizen_lock(openid: str):
-    """One dialogue step at a time per citizen, across all web workers (WeChat delivers a burst of photos as
-    parallel pushes). The webhook takes the lock in its first Redis round trip instead (app.bot.inbound)."""
-    token = acquire_lock(openid)
-    try:
-        yield
-    finally:
-        release_lock(openid, token)
 
 
 # ------------------------------------------------------------------------- the draft, read and written per push
