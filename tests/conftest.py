@@ -74,6 +74,39 @@ def client(app):
     return app.test_client()
 
 
+class RoundTrips:
+    """PostgreSQL statements and Redis round trips sent by any thread (the live server runs in one), counted where
+    they leave: psycopg's cursor (through SQLAlchemy or not, pings included) and redis-py's connection."""
+
+    def __init__(self, monkeypatch):
+        import psycopg
+        from redis.connection import Connection
+
+        self.sql = self.redis = 0
+        execute = psycopg.Cursor.execute
+        send = Connection.send_packed_command
+
+        def counted_execute(cursor, *args, **kwargs):
+            self.sql += 1
+            return execute(cursor, *args, **kwargs)
+
+        def counted_send(conn, command, check_health=True):
+            self.redis += 1
+            return send(conn, command, check_health)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
+        monkeypatch.setattr(Connection, "send_packed_command", counted_send)
+
+    def reset(self) -> None:
+        self.sql = self.redis = 0
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Count the round trips to PostgreSQL and Redis from here on (`.sql`, `.redis`, `.reset()`)."""
+    return RoundTrips(monkeypatch)
+
+
 @pytest.fixture
 def runner(app):
     """A CLI runner for the app's flask commands."""

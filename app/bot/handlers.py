@@ -95,7 +95,7 @@ def on_location(msg: Message, citizen: CitizenView) -> str:
     draft = dialogue.load(citizen.openid)
     if draft is None:
         if problem != M.INVALID_LOCATION:
-            _remember_location(citizen, lat, lng, "gcj02")
+            remember_location(citizen.id, lat, lng, "gcj02")
         return nearby(lat, lng) + ("" if problem else "\n" + M.NEARBY_HINT)
     if problem:
         return problem
@@ -105,10 +105,6 @@ def on_location(msg: Message, citizen: CitizenView) -> str:
         return M.LOCATION_RECEIVED.format(label=label or f"{lat:.5f}, {lng:.5f}")
 
     return _with_draft(citizen, set_location)
-
-
-def _remember_location(citizen: CitizenView, lat: float, lng: float, crs: str) -> None:
-    remember_location(citizen.id, lat, lng, crs)
 
 
 # ------------------------------------------------------------------------------------------------------ events
@@ -134,7 +130,7 @@ def on_location_event(msg: Message, citizen: CitizenView) -> str:
     except ValueError:
         return ""
     if dialogue.location_check(lat, lng, "gcj02") != M.INVALID_LOCATION:
-        _remember_location(citizen, lat, lng, "gcj02")
+        remember_location(citizen.id, lat, lng, "gcj02")
     return ""
 
 

@@ -61,7 +61,6 @@ def handle_push(msg: Message) -> str:
     """The reply text for a push ("" when there is nothing to say)."""
     recorded = _record(msg)
     if recorded is None:  # a WeChat retry (or a concurrent try) of a message already recorded
-        db.session.rollback()
         row_id = _reclaim_failed(msg.dedup_key)
         if row_id is None:
             return wait_for_reply(msg.dedup_key)

@@ -4,7 +4,6 @@ one that carries the draft's change) fails."""
 from __future__ import annotations
 
 import pytest
-from redis.connection import Connection
 from sqlalchemy import select
 
 from app.bot import dialogue
@@ -16,34 +15,8 @@ from tests.conftest import ON_POSTGRES, REDIS_URL
 GUANYINQIAO = (29.57240, 106.53556)
 
 
-class RoundTrips:
-    """PostgreSQL statements and Redis round trips sent by any thread (the live server runs in one), counted where
-    they leave: psycopg's cursor (through SQLAlchemy or not, pings included) and redis-py's connection."""
-
-    def __init__(self, monkeypatch):
-        import psycopg
-
-        self.sql = self.redis = 0
-        execute = psycopg.Cursor.execute
-        send = Connection.send_packed_command
-
-        def counted_execute(cursor, *args, **kwargs):
-            self.sql += 1
-            return execute(cursor, *args, **kwargs)
-
-        def counted_send(conn, command, check_health=True):
-            self.redis += 1
-            return send(conn, command, check_health)
-
-        monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
-        monkeypatch.setattr(Connection, "send_packed_command", counted_send)
-
-    def reset(self) -> None:
-        self.sql = self.redis = 0
-
-
 @pytest.mark.skipif(not (ON_POSTGRES and REDIS_URL), reason="the budget is for PostgreSQL + Redis (CI's second pass)")
-def test_a_known_citizens_push_costs_one_statement_and_two_redis_round_trips(app, make_citizen, monkeypatch):
+def test_a_known_citizens_push_costs_one_statement_and_two_redis_round_trips(app, make_citizen, round_trips):
     from app.reports.categories import suggest_category
 
     app.config["BOT_REPLY_FLUSH_INTERVAL_S"] = 300  # the batch job was queued by the first push: none in between
@@ -51,9 +24,9 @@ def test_a_known_citizens_push_costs_one_statement_and_two_redis_round_trips(app
     suggest_category("路灯")  # and it is loaded once per process
     c = make_citizen()
     c.text("帮助", msg_id=880001)  # first contact creates the citizen
-    trips = RoundTrips(monkeypatch)
+    trips = round_trips
     for i, words in enumerate(["帮助", "小区门口的路灯不亮了", "我的举报"]):
-        trips.reset()
+        trips.reset()  # each push counted on its own
         assert c.text(words, msg_id=880010 + i)
         # The inbound row with the citizen's lookup (and last_message_at) is one statement, and the pool's checkout
         # sends none; "我的举报" also lists the citizen's cases. Redis: the first round trip (rate count, lock,

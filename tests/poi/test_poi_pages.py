@@ -140,23 +140,18 @@ def test_scans_are_counted_in_redis_without_a_database_write_and_flushed_later(a
 
 
 def test_with_workers_a_scan_is_one_redis_round_trip_and_one_flush_job_per_interval(app, client, demo, run_jobs,
-                                                                                   monkeypatch):
-    from redis.connection import Connection
-
+                                                                                   round_trips):
     from app.extensions import get_queue
     from app.poi.services import count_scan
 
     if app.config["JOBS_MODE"] != "rq":
         pytest.skip("inline jobs: scans are flushed by cron (no workers)")
-    trips = []
-    send = Connection.send_packed_command
-    monkeypatch.setattr(Connection, "send_packed_command", lambda c, cmd, check_health=True:
-                        trips.append(1) or send(c, cmd, check_health))
+    trips = round_trips
     count_scan("DEMO01")  # the window's first scan also enqueues the flush job (rq's own round trips)
-    trips.clear()
+    trips.reset()
     for _ in range(3):
         count_scan("DEMO01")
-    assert len(trips) == 3  # count, dirty set and the flush claim together
+    assert trips.redis == 3  # count, dirty set and the flush claim together
     assert get_queue("default").job_ids == ["poi-flush-scans"]  # one flush job for the four scans
     run_jobs()
     db.session.expire_all()
