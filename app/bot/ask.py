@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from flask import current_app
 from sqlalchemy import select, text
 
@@ -11,7 +9,8 @@ from app.bot import messages as M
 from app.bot.models import OutboundMessage
 from app.citizens.services import CitizenView
 from app.extensions import db
-from app.reports.models import STATUS_LABELS, Report
+from app.reports.citizen_view import citizen_view
+from app.reports.models import Report
 
 
 def my_reports(citizen: CitizenView, limit: int = 5) -> str:
@@ -39,25 +38,19 @@ def my_reports(citizen: CitizenView, limit: int = 5) -> str:
 
 
 def case_trail(citizen: CitizenView, case_number: str) -> str:
-    """One of the citizen's cases with its trail (citizens see only their own cases)."""
+    """One of the citizen's cases with its public trail (citizens see only their own cases, never internal notes)."""
     report = db.session.scalar(select(Report).where(Report.case_number == case_number, Report.citizen_id == citizen.id))
     if report is None:
         return M.CASE_NOT_FOUND.format(case_number=case_number)
-    lines = [
-        M.CASE_TRAIL_HEADER.format(
-            case_number=report.case_number, status=report.status_label, summary=(report.description or "")[:30]
-        )
-    ]
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
-    for e in report.trail:
-        label = "提交举报" if e.action == "submit" else STATUS_LABELS.get(e.to_status, e.to_status)
-        if e.action == "overdue":
-            label = "超期督办"
+    view = citizen_view(report, audience="reporter")
+    header = M.CASE_TRAIL_HEADER.format(
+        case_number=view.case_number, status=view.status_label, summary=view.description[:30]
+    )
+    lines = [header]
+    for step in view.steps:
         lines.append(
             M.CASE_TRAIL_LINE.format(
-                time=e.created_at.astimezone(tz).strftime("%m-%d %H:%M"),
-                label=label,
-                note=f"：{e.note}" if e.note else "",
+                time=step.local_time("%m-%d %H:%M"), label=step.label, note=f"：{step.note}" if step.note else ""
             )
         )
     return "\n".join(lines)

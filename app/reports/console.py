@@ -25,7 +25,15 @@ from app.reports.models import (
 )
 from app.reports.models import ReportPhoto as Photo
 from app.reports.services import PhotoInput, ReportNotFound, get_report, transition
-from app.reports.workflow import CANCEL_REASONS, STEPS, ConcurrentUpdate, NotAllowed, ReportError, available_actions
+from app.reports.workflow import (
+    CANCEL_REASONS,
+    STEPS,
+    ConcurrentUpdate,
+    NotAllowed,
+    ReportError,
+    available_actions,
+    note_visibility,
+)
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -64,6 +72,9 @@ def channel_label(channel: str) -> str:
 def action_label(action: str) -> str:
     """A trail action in Chinese."""
     return ACTION_LABELS.get(action, action)
+
+
+bp.add_app_template_global(note_visibility, "note_visibility")
 
 
 def _reference() -> dict:
@@ -217,6 +228,7 @@ def perform_action(report_id: int, action: str, form) -> Report:
         cancel_reason=form.get("cancel_reason") or None,
         duplicate_of=duplicate_of,
         photos=_uploaded_photos() if action == "handle" else None,
+        visibility=form.get("visibility") or None,
     )
 
 

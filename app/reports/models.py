@@ -215,6 +215,8 @@ class ReportEvent(db.Model):
     actor_id: Mapped[int | None] = mapped_column(Integer)
     actor_name: Mapped[str] = mapped_column(String(64), default="")
     note: Mapped[str | None] = mapped_column(Text)
+    # Who may read this entry's note: "public" (the reporter, followers, the public) or "internal" (staff only).
+    visibility: Mapped[str] = mapped_column(String(8), default="internal", server_default="internal")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

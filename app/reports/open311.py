@@ -25,6 +25,7 @@ from app.events import utcnow
 from app.extensions import api_timestamp, csrf, db
 from app.jobs import app_job, enqueue
 from app.media import MediaRejected, store_image
+from app.reports.citizen_view import citizen_view
 from app.reports.models import OPEN_STATUSES, Category, Report, ReportPhoto
 from app.reports.services import PhotoInput, Submission, submit_report
 from app.reports.workflow import CANCEL_REASONS, ReportError
@@ -115,8 +116,11 @@ def _service(c: Category, parent: Category | None) -> dict:
 
 def request_dict(r: Report) -> dict:
     """A case as an Open311 service request (never the reporter's identity)."""
-    notes = r.status_label
-    if r.status == "cancelled" and r.cancel_reason:
+    view = citizen_view(r, audience="public")
+    notes = view.status_label
+    if view.latest_note:
+        notes += f"：{view.latest_note}"
+    elif r.status == "cancelled" and r.cancel_reason:
         notes += f"：{CANCEL_REASONS.get(r.cancel_reason, r.cancel_reason)}"
     if r.overdue and r.status in OPEN_STATUSES:
         notes += "（已超期督办）"

@@ -42,6 +42,7 @@ from app.reports.workflow import (
     InvalidTransition,
     ReportError,
     check_step,
+    note_visibility,
 )
 
 
@@ -175,6 +176,7 @@ def _append_trail(
     actor: Actor,
     note: str | None = None,
     data: dict | None = None,
+    visibility: str | None = None,
 ) -> ReportEvent:
     entry = ReportEvent(
         report=report,
@@ -186,6 +188,7 @@ def _append_trail(
         actor_id=actor.id,
         actor_name=actor.name,
         note=note,
+        visibility=note_visibility(action, visibility),
         data=data or {},
     )
     db.session.add(entry)
@@ -289,6 +292,7 @@ def transition(
     cancel_reason: str | None = None,
     duplicate_of: int | None = None,
     photos: list[PhotoInput] | None = None,
+    visibility: str | None = None,
 ) -> Report:
     """Take one step of the loop, append it to the trail and emit its events, in one transaction.
 
@@ -299,6 +303,7 @@ def transition(
     if expected_version is not None and report.version != expected_version:
         raise ConcurrentUpdate(f"案件已被他人修改（当前版本 {report.version}），请刷新后再试")
     step = check_step(action, report.status, actor, report.department_id)
+    visibility = note_visibility(action, visibility)
     note = (note or "").strip() or None
     if step.needs_note and not note and action != "cancel":
         raise InvalidReport(f"「{step.label}」需要填写说明")
@@ -358,8 +363,8 @@ def transition(
         if action == "close":
             report.closed_at = now
         report.status = step.target
-    _append_trail_after_bump(report, action, from_status, actor, note, data)
-    _emit_step_events(report, action, from_status, note)
+    _append_trail_after_bump(report, action, from_status, actor, note, data, visibility)
+    _emit_step_events(report, action, from_status, note if visibility == "public" else None)
     try:
         db.session.commit()
     except (StaleDataError, IntegrityError) as exc:
@@ -368,8 +373,14 @@ def transition(
     return report
 
 
-def add_comment(report_id: int, actor: Actor, note: str, expected_version: int | None = None) -> ReportEvent:
-    """Append a comment to a case's trail without changing its state (the version moves, as for any change)."""
+def add_comment(
+    report_id: int, actor: Actor, note: str, expected_version: int | None = None, visibility: str | None = None
+) -> ReportEvent:
+    """Append a comment to a case's trail without changing its state (the version moves, as for any change).
+
+    A comment is internal unless its writer makes it public (then the reporter and the public read it).
+    """
+    visibility = note_visibility("comment", visibility)
     report = get_report(report_id)
     if expected_version is not None and report.version != expected_version:
         raise ConcurrentUpdate(f"案件已被他人修改（当前版本 {report.version}），请刷新后再试")
@@ -379,7 +390,7 @@ def add_comment(report_id: int, actor: Actor, note: str, expected_version: int |
     if len(note) > 2000:
         raise InvalidReport(f"备注太长（{len(note)} 字），请控制在 2000 字以内")
     report.updated_at = utcnow()  # an UPDATE, so the version check applies and the entry gets its own seq
-    _append_trail_after_bump(report, "comment", report.status, actor, note, {})
+    _append_trail_after_bump(report, "comment", report.status, actor, note, {}, visibility)
     try:
         db.session.commit()
     except (StaleDataError, IntegrityError) as exc:
@@ -391,7 +402,13 @@ def add_comment(report_id: int, actor: Actor, note: str, expected_version: int |
 
 
 def _append_trail_after_bump(
-    report: Report, action: str, from_status: str, actor: Actor, note: str | None, data: dict
+    report: Report,
+    action: str,
+    from_status: str,
+    actor: Actor,
+    note: str | None,
+    data: dict,
+    visibility: str | None = None,
 ) -> None:
     """Flush the case first so its version is bumped (or the version check fails), then number the entry by it."""
     try:
@@ -399,7 +416,7 @@ def _append_trail_after_bump(
     except StaleDataError as exc:
         db.session.rollback()
         raise ConcurrentUpdate("案件刚被他人修改，请刷新后再试") from exc
-    _append_trail(report, action, from_status, actor, note, data)
+    _append_trail(report, action, from_status, actor, note, data, visibility)
 
 
 def _emit_step_events(report: Report, action: str, from_status: str, note: str | None) -> None:

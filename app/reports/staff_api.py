@@ -15,7 +15,7 @@ from app.extensions import api_timestamp, csrf, db
 from app.reports import queries
 from app.reports.models import Report, ReportEvent
 from app.reports.services import ReportNotFound, add_comment, get_report, transition
-from app.reports.workflow import STEPS, NotAllowed, ReportError, available_actions
+from app.reports.workflow import STEPS, InvalidVisibility, NotAllowed, ReportError, available_actions
 
 bp = Blueprint("staff_api", __name__, url_prefix="/api/staff")
 csrf.exempt(bp)
@@ -63,6 +63,7 @@ def trail_entry(e: ReportEvent) -> dict:
         "actor_kind": e.actor_kind,
         "actor_name": e.actor_name if e.actor_kind in ("staff", "api", "system") else "",
         "note": e.note,
+        "visibility": e.visibility,
         "at": _iso(e.created_at),
     }
 
@@ -141,6 +142,14 @@ def _body() -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def _visibility(body: dict) -> str | None:
+    """The note's visibility as sent: absent means the action's default; anything but a string is refused."""
+    value = body.get("visibility")
+    if value is not None and not isinstance(value, str):
+        raise InvalidVisibility("visibility 应为 public（市民可见）或 internal（仅内部）")
+    return value
+
+
 @bp.post("/cases/<int:report_id>/transitions")
 @api_staff_required()
 def post_transition(report_id: int):
@@ -168,6 +177,7 @@ def post_transition(report_id: int):
             department_code=body.get("department") or None,
             cancel_reason=body.get("cancel_reason") or None,
             duplicate_of=duplicate_of,
+            visibility=_visibility(body),
         )
     except ReportError as exc:
         db.session.rollback()
@@ -188,7 +198,13 @@ def post_comment(report_id: int):
         return error("bad_request", "note 应为文字", 400)
     version = body.get("expected_version")
     try:
-        entry = add_comment(report.id, g.actor, note, expected_version=version if isinstance(version, int) else None)
+        entry = add_comment(
+            report.id,
+            g.actor,
+            note,
+            expected_version=version if isinstance(version, int) else None,
+            visibility=_visibility(body),
+        )
     except ReportError as exc:
         db.session.rollback()
         return error(exc.code, exc.message, _status_for(exc))

@@ -90,6 +90,28 @@ STEPS: dict[str, Step] = {
         ),
     )
 }
+class InvalidVisibility(ReportError):
+    """A visibility other than public or internal."""
+
+    code = "invalid_visibility"
+
+
+VISIBILITIES = ("public", "internal")
+# A note's visibility when its writer does not choose: the handling reply (处置反馈) and the closing note are written
+# for the citizen; comments, dispatch notes and every other note are for colleagues. Entries the system writes
+# (submit, overdue, …) have no choice: they take this default too.
+DEFAULT_NOTE_VISIBILITY = {"handle": "public", "close": "public"}
+
+
+def note_visibility(action: str, chosen: str | None = None) -> str:
+    """The visibility of a new trail entry's note: the writer's choice when valid, else the action's default."""
+    if chosen is None or chosen == "":
+        return DEFAULT_NOTE_VISIBILITY.get(action, "internal")
+    if chosen not in VISIBILITIES:
+        raise InvalidVisibility("visibility 应为 public（市民可见）或 internal（仅内部）")
+    return chosen
+
+
 CANCEL_REASONS = {
     "invalid": "无效举报",
     "duplicate": "重复举报",
