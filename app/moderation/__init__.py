@@ -1,0 +1,1 @@
+"""Moderation: screening what citizens write (a city-maintained word list and personal-data masks)."""
