@@ -56,6 +56,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["service_area"] = ServiceArea.from_setting(app.config["SERVICE_AREA"])
     # Import every package's models so metadata (create_all, migrations) sees all tables.
     importlib.import_module("app.events")
+    importlib.import_module("app.audit")  # the audit of admin changes listens to every session
     for name in DOMAINS:
         domain_module(name, "models")
 

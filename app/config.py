@@ -130,6 +130,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "BOT_RATE_WINDOW_S": _int("BOT_RATE_WINDOW_S", 60),
         # With rq workers, replies are written to their inbound rows in batches, one job per this many seconds.
         "BOT_REPLY_FLUSH_INTERVAL_S": _int("BOT_REPLY_FLUSH_INTERVAL_S", 2),
+        # Moderation and the public pages (issue 17): see docs/moderation.md.
+        "PUBLIC_LOCATION_PRECISION_M": _float("PUBLIC_LOCATION_PRECISION_M", 10.0),  # 0 = exact
+        "PUBLIC_FLAG_LIMIT": _int("PUBLIC_FLAG_LIMIT", 5),  # flags per client per hour on public case pages
+        "PUBLIC_LIST_CACHE_S": _int("PUBLIC_LIST_CACHE_S", 30),  # how long /cases counts may be served from Redis
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.events import utcnow
 from app.extensions import UTCDateTime, db
 
-STAFF_ROLES = ("admin", "dispatcher", "handler", "inspector")
+STAFF_ROLES = ("admin", "dispatcher", "handler", "inspector", "moderator")
 
 
 class Citizen(db.Model):

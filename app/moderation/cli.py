@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.moderation.models import ScreenWord
 from app.moderation.screening import REASON_LABELS, current_words, fold, screen
+from app.moderation.services import ModerationError, lift_sanctions, sanction_citizen
 
 
 @click.group("moderation")
@@ -72,4 +73,46 @@ def screen_text(text: str):
         click.echo("masked: " + "; ".join(result.reasons))
 
 
-commands = [moderation_cli]
+@click.group("citizens")
+def citizens_cli():
+    """Citizens: pause their reports (mute), ban them for a period, lift it."""
+
+
+def _by() -> str:
+    import getpass
+
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+@citizens_cli.command("mute")
+@click.argument("openid")
+@click.option("--reason", required=True, help="Why (kept for staff; never shown to the citizen as a name).")
+@click.option("--days", type=int, default=None, help="For how many days (default: until unmuted).")
+@click.option("--ban", is_flag=True, help="Ban instead of mute: reports paused and points frozen.")
+@with_appcontext
+def citizens_mute(openid: str, reason: str, days: int | None, ban: bool):
+    """Pause OPENID's reports (their messages are still recorded; nothing is filed)."""
+    try:
+        row = sanction_citizen(openid, "ban" if ban else "mute", reason, days, _by())
+    except ModerationError as exc:
+        raise click.ClickException(exc.message) from exc
+    until = f"until {row.until:%Y-%m-%d %H:%M} UTC" if row.until else "until unmuted"
+    click.echo(f"{openid}: {row.kind} {until} ({row.reason})")
+
+
+@citizens_cli.command("unmute")
+@click.argument("openid")
+@with_appcontext
+def citizens_unmute(openid: str):
+    """Lift OPENID's mute or ban."""
+    try:
+        n = lift_sanctions(openid, _by())
+    except ModerationError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{openid}: {n} sanction(s) lifted" if n else f"{openid}: nothing in force")
+
+
+commands = [moderation_cli, citizens_cli]

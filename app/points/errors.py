@@ -18,6 +18,12 @@ class InvalidRequest(PointsError):
     code, status = "invalid_request", 400
 
 
+class PointsFrozen(PointsError):
+    """The citizen is banned for now: their points cannot be spent."""
+
+    code, status = "points_frozen", 403
+
+
 class InsufficientPoints(PointsError):
     code, status = "insufficient_points", 409
 

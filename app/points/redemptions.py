@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.events import utcnow
 from app.extensions import db
+from app.moderation.services import active_sanction
 from app.points.errors import (
     AlreadyCollected,
     IdempotencyConflict,
@@ -26,6 +27,7 @@ from app.points.errors import (
     NotYourRedemption,
     OutOfStock,
     OverLimit,
+    PointsFrozen,
     RedemptionClosed,
     RedemptionNotFound,
     RewardNotFound,
@@ -79,6 +81,8 @@ def redeem(citizen_id: int, reward_id: int, idempotency_key: str | None, now: da
     RewardUnavailable (RewardNotFound). Refused requests store nothing, so a retry is decided afresh.
     """
     key = check_idempotency_key(idempotency_key)
+    if active_sanction(citizen_id, kinds=("ban",)) is not None:
+        raise PointsFrozen("您的积分暂时冻结，无法兑换。如有疑问，请拨打 12345 咨询。")
     fingerprint = hashlib.sha256(f"redeem|{int(reward_id)}".encode()).hexdigest()
     now = now or utcnow()
     for _ in range(5):

@@ -9,12 +9,15 @@ names, no openids, no phone numbers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from app.extensions import db
+from app.moderation.masks import mask_personal
 from app.reports.models import STATUS_LABELS, Report, ReportEvent
 from app.reports.workflow import CANCEL_REASONS
 
@@ -84,6 +87,9 @@ class CitizenCase:
     closed: bool
     description: str
     address: str | None
+    lat: float | None = None
+    lng: float | None = None
+    area_name: str | None = None
     steps: list[CitizenStep] = field(default_factory=list)
     photos: list[CitizenPhoto] = field(default_factory=list)
 
@@ -131,21 +137,61 @@ def citizen_step(entry: ReportEvent) -> CitizenStep:
     )
 
 
+def is_public(report: Report) -> bool:
+    """Whether the case appears on public surfaces at all (a moderator can hide it)."""
+    return report.moderation != "hidden"
+
+
+def public_text(report: Report) -> str:
+    """The description as the public may read it: once registered and passed by screening or a moderator, the
+    moderator's edit or the original with personal data masked; else nothing."""
+    if report.status in UNACCEPTED or report.moderation not in ("clear", "approved"):
+        return ""
+    return report.public_description or mask_personal(report.description or "")[0]
+
+
+def public_point(report: Report) -> tuple[float | None, float | None]:
+    """The case's point rounded to PUBLIC_LOCATION_PRECISION_M, except for a fixed public facility (部件): there
+    the exact spot is the facility's, not the reporter's."""
+    if report.lat is None or report.lng is None:
+        return None, None
+    if report.category is not None and report.category.kind == "component":
+        return report.lat, report.lng
+    step_m = float(current_app.config.get("PUBLIC_LOCATION_PRECISION_M", 10))
+    if step_m <= 0:
+        return report.lat, report.lng
+    dlat = step_m / 111_320.0
+    dlng = step_m / (111_320.0 * max(0.01, math.cos(math.radians(report.lat))))
+    return round(round(report.lat / dlat) * dlat, 6), round(round(report.lng / dlng) * dlng, 6)
+
+
+def _area(report: Report) -> str | None:
+    """The street (level 2 of the grid) the case lies in, else its own cell's name."""
+    cell = report.grid
+    while cell is not None and cell.level > 2 and cell.parent_id is not None:
+        cell = db.session.get(type(cell), cell.parent_id)
+    return cell.name if cell is not None else None
+
+
 def citizen_view(report: Report, audience: str = "public") -> CitizenCase:
     """Build what `audience` may see of `report`: "reporter" (its own reporter or a follower) or "public".
 
-    The reporter also sees their own words and photos before the case is accepted; the public sees the description
-    and the reporter's photos only once the case is registered.
+    The reporter sees their own words and photos (never hidden ones); the public sees the description and the
+    reporter's photos only once the case is registered and moderation has passed, with personal data masked and
+    the point rounded. Callers check `is_public` before showing a case to the public at all.
     """
     if audience not in ("reporter", "public"):
         raise ValueError(f"unknown audience {audience!r}")
     accepted = report.status not in UNACCEPTED
+    public_ok = accepted and report.moderation in ("clear", "approved")
+    reporter = audience == "reporter"
     photos = [
         CitizenPhoto(p.id, p.kind, p.sha256, p.width, p.height)
         for p in report.photos
-        if p.status == "stored" and p.sha256 and (p.kind == "handling" or accepted or audience == "reporter")
+        if p.status == "stored" and p.sha256 and not p.hidden and (p.kind == "handling" or public_ok or reporter)
     ]
     steps = [citizen_step(e) for e in report.trail if is_public_entry(e)]
+    lat, lng = (report.lat, report.lng) if reporter else public_point(report)
     return CitizenCase(
         case_number=report.case_number,
         status=report.status,
@@ -157,8 +203,11 @@ def citizen_view(report: Report, audience: str = "public") -> CitizenCase:
         updated_at=report.updated_at,
         deadline_at=report.deadline_at,
         closed=report.status in ("closed", "cancelled"),
-        description=(report.description or "") if (accepted or audience == "reporter") else "",
-        address=report.address,
+        description=(report.description or "") if reporter else public_text(report),
+        address=report.address if reporter else (mask_personal(report.address)[0] if report.address else None),
+        lat=lat,
+        lng=lng,
+        area_name=_area(report),
         steps=steps,
         photos=photos,
     )

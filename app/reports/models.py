@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -166,6 +167,11 @@ class Report(db.Model):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # What the public may see (app/reports/citizen_view.py): screening at submission says "clear" or "flagged"
+    # (with the reasons); a moderator makes it "approved" or "hidden" (off every public surface).
+    moderation: Mapped[str] = mapped_column(String(12), default="clear", server_default="clear")
+    moderation_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    public_description: Mapped[str | None] = mapped_column(Text)  # a moderator's edit; the original stays
 
     category: Mapped[Category | None] = relationship()
     department: Mapped[Department | None] = relationship()
@@ -192,6 +198,7 @@ class ReportPhoto(db.Model):
     sha256: Mapped[str | None] = mapped_column(String(64))
     source_ref: Mapped[str | None] = mapped_column(String(200))  # e.g. wechat:<MediaId>, url:<media_url>
     missing_reason: Mapped[str | None] = mapped_column(String(200))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # by a moderator
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -221,6 +228,30 @@ class ReportEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     report: Mapped[Report] = relationship(back_populates="trail")
+
+
+class CaseFlag(db.Model):
+    """Someone on the public page said a case is inappropriate; a moderator resolves it."""
+
+    __tablename__ = "case_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(16))  # a key of FLAG_REASONS
+    note: Mapped[str] = mapped_column(String(200), default="")
+    client: Mapped[str] = mapped_column(String(64), default="")  # a keyed hash of the address, never the address
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+
+
+FLAG_REASONS = {
+    "personal": "泄露个人信息",
+    "abuse": "辱骂、不文明内容",
+    "false": "内容不实",
+    "ad": "广告、无关内容",
+    "other": "其他",
+}
 
 
 class DuplicateCandidate(db.Model):

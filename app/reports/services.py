@@ -25,6 +25,8 @@ from app.events import (
     utcnow,
 )
 from app.extensions import db
+from app.moderation.screening import screen
+from app.moderation.services import active_sanction
 from app.reports.grids import find_grid, resolve_department
 from app.reports.models import (
     OPEN_STATUSES,
@@ -50,6 +52,12 @@ class InvalidReport(ReportError):
     """A submission we cannot accept as it is (the message says what to fix)."""
 
     code = "invalid_report"
+
+
+class ReportsPaused(InvalidReport):
+    """The citizen's reports are paused by moderation: nothing is filed (who decided it is never said)."""
+
+    code = "reports_paused"
 
 
 class OutsideServiceArea(ReportError):
@@ -204,7 +212,10 @@ def submit_report(sub: Submission) -> Report:
         existing = db.session.scalar(select(Report).where(Report.client_ref == sub.client_ref))
         if existing is not None:
             return existing
+    if active_sanction(sub.citizen_id) is not None:
+        raise ReportsPaused("您的举报功能已暂停，暂时无法受理新的举报。如有疑问，请拨打 12345 咨询。")
     raw_lat, raw_lng, lat, lng, category = _validate(sub)
+    screening = screen(sub.description)  # flagged text waits for a moderator before it is public
     grid_id = find_grid(lat, lng)
     report = Report(
         case_number=next_case_number(),
@@ -222,6 +233,8 @@ def submit_report(sub: Submission) -> Report:
         department_id=resolve_department(category, grid_id),
         status="reported",
         channel=sub.channel,
+        moderation="flagged" if screening.flagged else "clear",
+        moderation_reasons=screening.reasons,
     )
     db.session.add(report)
     for p in sub.photos:

@@ -17,6 +17,7 @@ PASSWORDS = {
     "handler": "handler-pass-123",
     "handler_hxj": "handler2-pass-123",
     "inspector": "inspect-pass-123",
+    "moderator": "moderate-pass-123",
 }
 _CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -32,6 +33,7 @@ def staff(app):
         ("handler", "handler", "JB-S-GYQ"),
         ("handler_hxj", "handler", "JB-S-HXJ"),
         ("inspector", "inspector", None),
+        ("moderator", "moderator", None),
     ):
         user = StaffUser(
             username=username,
