@@ -7,6 +7,7 @@ go through rq and `run_jobs()` drains them with a real rq worker (burst mode).
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,40 @@ class RoundTrips:
 def round_trips(monkeypatch):
     """Count the round trips to PostgreSQL and Redis from here on (`.sql`, `.redis`, `.reset()`)."""
     return RoundTrips(monkeypatch)
+
+
+class Clock:
+    """A settable instant (aware, UTC) that the app reads as now."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def advance(self, **delta) -> None:
+        """Move the clock on: clock.advance(minutes=15)."""
+        self.now += timedelta(**delta)
+
+
+# Where the app reads the wall clock: every timestamp goes through app.events.utcnow, opening hours through
+# app.poi.hours. A new reader of datetime.now() belongs in this list (docs/testing.md).
+CLOCK_READERS = ("app.events", "app.poi.hours")
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The clock, one of the two things faked (docs/testing.md): `datetime.now()` where the app reads it returns
+    `clock.now` (2026-11-23 10:00 in Shanghai unless set), so a test moves time instead of sleeping."""
+    import importlib
+
+    state = Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+
+    class SetDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return state.now.astimezone(tz) if tz else state.now.replace(tzinfo=None)
+
+    for name in CLOCK_READERS:
+        monkeypatch.setattr(importlib.import_module(name), "datetime", SetDatetime)
+    return state
 
 
 @pytest.fixture
