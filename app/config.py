@@ -130,6 +130,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "BOT_RATE_WINDOW_S": _int("BOT_RATE_WINDOW_S", 60),
         # With rq workers, replies are written to their inbound rows in batches, one job per this many seconds.
         "BOT_REPLY_FLUSH_INTERVAL_S": _int("BOT_REPLY_FLUSH_INTERVAL_S", 2),
+        # ---- Settings read outside this file before issue 19, declared here so docs/configuration.md covers them
+        # (tests/test_config.py checks that every setting above and here is documented there).
+        # Open311 discovery's key_service: where a client asks for an api_key (empty: a sentence saying whom to ask).
+        "OPEN311_KEY_SERVICE": _env("OPEN311_KEY_SERVICE", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

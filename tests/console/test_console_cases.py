@@ -4,6 +4,7 @@ import io
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.events import utcnow
@@ -203,6 +204,35 @@ def test_the_map_is_a_placeholder_without_a_tile_url_and_tiles_with_one(app, as_
     app.config["MAP_TILE_URL"] = "https://tiles.example.org/{z}/{x}/{y}.png"
     html = c.get(f"/console/cases/{r.id}").get_data(as_text=True)
     assert html.count("https://tiles.example.org/17/") == 9 and 'class="pin"' in html
+
+
+def _slippy(lat: float, lng: float, z: int = 17) -> tuple[float, float]:
+    """Web-Mercator tile coordinates (fractional) of a point, as every XYZ tile server numbers them."""
+    import math
+
+    n = 2**z
+    return (lng + 180.0) / 360.0 * n, (1.0 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat)))
+                                       / math.pi) / 2.0 * n
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "gcj02"])
+def test_the_map_tiles_and_pin_are_placed_in_the_tiles_own_datum(app, as_role, crs):
+    """Chinese tile servers draw GCJ-02: with MAP_TILE_CRS=gcj02 the mosaic and the pin are where the case's
+    GCJ-02 coordinates fall (about 500 m from the WGS-84 ones in Chongqing, two tiles at zoom 17)."""
+    from app import geo
+
+    r = report()
+    app.config.update(MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png", MAP_TILE_CRS=crs)
+    html = as_role("admin").get(f"/console/cases/{r.id}").get_data(as_text=True)
+    xf, yf = _slippy(*geo.from_wgs84(r.lat, r.lng, crs))
+    x0, y0 = int(xf) - 1, int(yf) - 1
+    urls = re.findall(r'src="https://tiles\.example\.org/17/(\d+)/(\d+)\.png"', html)
+    assert urls == [(str(x0 + dx), str(y0 + dy)) for dy in range(3) for dx in range(3)]
+    pin = f'class="pin" style="left:{round((xf - x0) * 256)}px; top:{round((yf - y0) * 256)}px"'
+    assert pin in html
+    if crs == "gcj02":  # not the WGS-84 placement: the shift is visible at this zoom
+        wx, _ = _slippy(r.lat, r.lng)
+        assert abs(xf - wx) > 1
 
 
 def test_the_dashboard_draws_charts_from_real_figures(app, as_role):
