@@ -78,10 +78,14 @@ def test_bad_signatures_and_stale_or_future_timestamps_are_refused(make_citizen)
     assert inbound_count() == 0
 
 
-def test_a_body_over_the_limit_is_refused(app, wechat):
+def test_a_body_over_the_limit_is_refused_and_nothing_is_recorded(app, make_citizen):
     app.config["WECHAT_MAX_BODY_BYTES"] = 1024
-    res = wechat.raw("<xml>" + "x" * 2000 + "</xml>", wechat.query())
+    c = make_citizen()
+    res = c.wechat.push({**c.base("text"), "Content": "井盖没了" * 300, "MsgId": 4101})  # signed, well formed, big
     assert res.status_code == 413
+    assert inbound_count() == 0
+    assert c.wechat.push({**c.base("text"), "Content": "帮助", "MsgId": 4102}).status_code == 200  # the size did it
+    assert inbound_count() == 1
 
 
 def test_hostile_and_malformed_xml_is_refused_without_expansion(wechat):
