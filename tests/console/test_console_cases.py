@@ -5,7 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.events import utcnow
 from app.extensions import db
@@ -90,6 +90,8 @@ def test_a_handler_sees_only_their_own_departments_cases(app, as_role):
     assert c.get("/console/", query_string={"q": other.case_number}).get_data(as_text=True).count("data-case=") == 0
     token = csrf_from(c, f"/console/cases/{mine.id}")
     assert post_action(c, other, "handle", note="x", csrf_token=token).status_code == 404
+    db.session.expire_all()
+    assert (db.session.get(Report, other.id).status, db.session.get(Report, other.id).version) == ("reported", 1)
 
 
 def test_the_whole_loop_runs_through_the_console_forms_with_a_handling_photo(app, as_role):
@@ -267,6 +269,9 @@ def test_admins_edit_a_category_and_keyword_suggestions_follow(app, as_role):
     bad = c.post("/console/admin/categories/E0201", data={"csrf_token": token, "time_limit_hours": "0",
                                                           "keywords": "", "active": "1"})
     assert bad.status_code == 400 and "处置时限" in bad.get_data(as_text=True)
+    db.session.expire_all()
+    cat = db.session.scalar(select(Category).where(Category.code == "E0201"))
+    assert cat.time_limit_hours == 12 and sorted(k.keyword for k in cat.keywords) == ["小广告", "贴纸"]  # as it was
 
 
 def test_admins_edit_departments_and_routing_rules(app, as_role):
@@ -275,8 +280,10 @@ def test_admins_edit_departments_and_routing_rules(app, as_role):
     assert c.post("/console/admin/departments", data={"csrf_token": token, "code": "JB-NEW", "name": "新单位",
                                                       "kind": "unit", "active": "1"}).status_code == 302
     assert db.session.scalar(select(Department).where(Department.code == "JB-NEW")).name == "新单位"
+    departments = db.session.scalar(select(func.count()).select_from(Department))
     bad = c.post("/console/admin/departments", data={"csrf_token": token, "code": "x", "name": "", "kind": "unit"})
     assert bad.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(Department)) == departments
     cat = db.session.scalar(select(Category).where(Category.code == "E0504"))
     assert c.post("/console/admin/routing", data={"csrf_token": token, "category": "E0504", "grid": "",
                                                   "department": "JB-NEW"}).status_code == 302
@@ -286,3 +293,4 @@ def test_admins_edit_departments_and_routing_rules(app, as_role):
     assert resolve_department(cat, None) != department_id("JB-NEW")
     unknown = c.post("/console/admin/routing", data={"csrf_token": token, "category": "E9999", "department": "JB-NEW"})
     assert unknown.status_code == 400 and "没有类别" in unknown.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(RoutingRule)) == 0  # the deleted rule, and no new one
