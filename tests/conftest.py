@@ -55,11 +55,15 @@ def reset_database() -> None:
 
 
 @pytest.fixture
-def app(tmp_path):
-    """An app with reference data (departments, categories, demo grid) on a clean database and Redis."""
+def app(tmp_path, request):
+    """An app with reference data (departments, categories, demo grid) on a clean database and Redis.
+
+    `@pytest.mark.app_config(NAME=value)` starts it with those settings (e.g. JOBS_MODE="rq": jobs wait in the
+    queues for a worker even on fakeredis)."""
     from app.seed import seed_reference
 
-    application = create_app(make_config(tmp_path))
+    marker = request.node.get_closest_marker("app_config")
+    application = create_app(make_config(tmp_path, **(marker.kwargs if marker else {})))
     with application.app_context():
         reset_database()
         application.extensions["redis"].flushdb()
