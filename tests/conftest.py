@@ -7,6 +7,7 @@ go through rq and `run_jobs()` drains them with a real rq worker (burst mode).
 from __future__ import annotations
 
 import os
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,6 +145,40 @@ def clock(monkeypatch):
     for name in CLOCK_READERS:
         monkeypatch.setattr(importlib.import_module(name), "datetime", SetDatetime)
     return state
+
+
+@pytest.fixture
+def redis_down(app):
+    """A context manager during which the app's Redis refuses connections, as while Redis restarts: real Redis is
+    pointed at a closed port (connection refused), fakeredis's server is disconnected."""
+    import contextlib
+
+    conn = app.extensions["redis"]
+    pool = conn.connection_pool
+
+    @contextlib.contextmanager
+    def outage():
+        saved = dict(pool.connection_kwargs)
+        if "server" in saved:
+            saved["server"].connected = False
+        else:
+            with socket.socket() as s:  # a port nothing listens on
+                s.bind(("127.0.0.1", 0))
+                closed = s.getsockname()[1]
+            pool.connection_kwargs.update(host="127.0.0.1", port=closed)
+        pool.disconnect()
+        pool.reset()  # connections are made anew, from the kwargs in force
+        try:
+            yield
+        finally:
+            if "server" in saved:
+                saved["server"].connected = True
+            pool.connection_kwargs.clear()
+            pool.connection_kwargs.update(saved)
+            pool.disconnect()
+            pool.reset()
+
+    return outage
 
 
 @pytest.fixture
