@@ -134,6 +134,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "PUBLIC_LOCATION_PRECISION_M": _float("PUBLIC_LOCATION_PRECISION_M", 10.0),  # 0 = exact
         "PUBLIC_FLAG_LIMIT": _int("PUBLIC_FLAG_LIMIT", 5),  # flags per client per hour on public case pages
         "PUBLIC_LIST_CACHE_S": _int("PUBLIC_LIST_CACHE_S", 30),  # how long /cases counts may be served from Redis
+        # ---- Settings read outside this file before issue 19, declared here so docs/configuration.md covers them
+        # (tests/test_config.py checks that every setting above and here is documented there).
+        # Open311 discovery's key_service: where a client asks for an api_key (empty: a sentence saying whom to ask).
+        "OPEN311_KEY_SERVICE": _env("OPEN311_KEY_SERVICE", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

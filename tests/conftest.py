@@ -7,6 +7,8 @@ go through rq and `run_jobs()` drains them with a real rq worker (burst mode).
 from __future__ import annotations
 
 import os
+import socket
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -54,11 +56,15 @@ def reset_database() -> None:
 
 
 @pytest.fixture
-def app(tmp_path):
-    """An app with reference data (departments, categories, demo grid) on a clean database and Redis."""
+def app(tmp_path, request):
+    """An app with reference data (departments, categories, demo grid) on a clean database and Redis.
+
+    `@pytest.mark.app_config(NAME=value)` starts it with those settings (e.g. JOBS_MODE="rq": jobs wait in the
+    queues for a worker even on fakeredis)."""
     from app.seed import seed_reference
 
-    application = create_app(make_config(tmp_path))
+    marker = request.node.get_closest_marker("app_config")
+    application = create_app(make_config(tmp_path, **(marker.kwargs if marker else {})))
     with application.app_context():
         reset_database()
         application.extensions["redis"].flushdb()
@@ -105,6 +111,74 @@ class RoundTrips:
 def round_trips(monkeypatch):
     """Count the round trips to PostgreSQL and Redis from here on (`.sql`, `.redis`, `.reset()`)."""
     return RoundTrips(monkeypatch)
+
+
+class Clock:
+    """A settable instant (aware, UTC) that the app reads as now."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def advance(self, **delta) -> None:
+        """Move the clock on: clock.advance(minutes=15)."""
+        self.now += timedelta(**delta)
+
+
+# Where the app reads the wall clock: every timestamp goes through app.events.utcnow, opening hours through
+# app.poi.hours. A new reader of datetime.now() belongs in this list (docs/testing.md).
+CLOCK_READERS = ("app.events", "app.poi.hours")
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The clock, one of the two things faked (docs/testing.md): `datetime.now()` where the app reads it returns
+    `clock.now` (2026-11-23 10:00 in Shanghai unless set), so a test moves time instead of sleeping."""
+    import importlib
+
+    state = Clock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+
+    class SetDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return state.now.astimezone(tz) if tz else state.now.replace(tzinfo=None)
+
+    for name in CLOCK_READERS:
+        monkeypatch.setattr(importlib.import_module(name), "datetime", SetDatetime)
+    return state
+
+
+@pytest.fixture
+def redis_down(app):
+    """A context manager during which the app's Redis refuses connections, as while Redis restarts: real Redis is
+    pointed at a closed port (connection refused), fakeredis's server is disconnected."""
+    import contextlib
+
+    conn = app.extensions["redis"]
+    pool = conn.connection_pool
+
+    @contextlib.contextmanager
+    def outage():
+        saved = dict(pool.connection_kwargs)
+        if "server" in saved:
+            saved["server"].connected = False
+        else:
+            with socket.socket() as s:  # a port nothing listens on
+                s.bind(("127.0.0.1", 0))
+                closed = s.getsockname()[1]
+            pool.connection_kwargs.update(host="127.0.0.1", port=closed)
+        pool.disconnect()
+        pool.reset()  # connections are made anew, from the kwargs in force
+        try:
+            yield
+        finally:
+            if "server" in saved:
+                saved["server"].connected = True
+            pool.connection_kwargs.clear()
+            pool.connection_kwargs.update(saved)
+            pool.disconnect()
+            pool.reset()
+
+    return outage
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_a_relayed_event_run_twice_has_one_effect(app, subscribed, run_jobs):
     assert db.session.scalar(select(func.count()).select_from(ProcessedEvent)) == 1
 
 
-def test_concurrent_runs_of_one_subscriber_have_one_effect(app, monkeypatch):
+def test_concurrent_runs_of_one_subscriber_have_one_effect(app):
     r = report()  # no subscribers yet: the event waits in the outbox
     event_id = db.session.scalar(select(OutboxEvent.id).where(OutboxEvent.name == "ReportSubmitted"))
     db.session.commit()

@@ -3,7 +3,7 @@
 import json
 import logging
 
-from app.observability import ContextFilter, configure_logging, request_id_var
+from app.observability import ContextFilter, configure_logging, job_id_var, request_id_var
 from tests.factories import report
 
 
@@ -42,4 +42,25 @@ def test_json_log_lines_carry_the_request_id(app, capsys):
         root.handlers, root._baixing_configured = saved
     record = json.loads(line)
     assert record["message"] == "hello" and record["request_id"] == "rid-42" and record["levelname"] == "WARNING"
-    assert ContextFilter().filter(logging.LogRecord("x", 20, "f", 1, "m", None, None))
+
+
+def test_the_context_filter_stamps_each_record_with_the_ids_in_force():
+    def stamped() -> logging.LogRecord:
+        record = logging.LogRecord("x", 20, "f", 1, "m", None, None)
+        assert ContextFilter().filter(record) is True  # a filter that adds, never one that drops
+        return record
+
+    bare = stamped()
+    assert (bare.request_id, bare.job_id, bare.context) == (None, None, "")
+    token = request_id_var.set("rid-7")
+    try:
+        record = stamped()
+        assert (record.request_id, record.job_id, record.context) == ("rid-7", None, " [rid-7]")
+        job = job_id_var.set("job-9")
+        try:
+            record = stamped()
+            assert (record.request_id, record.job_id, record.context) == ("rid-7", "job-9", " [rid-7 job-9]")
+        finally:
+            job_id_var.reset(job)
+    finally:
+        request_id_var.reset(token)

@@ -3,53 +3,103 @@ one that carries the draft's change) fails."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
 from app.bot import dialogue
 from app.bot import messages as M
 from app.bot.models import InboundMessage
+from app.config import load_config
 from app.extensions import db
 from tests.conftest import ON_POSTGRES, REDIS_URL
 
 GUANYINQIAO = (29.57240, 106.53556)
 
 
-@pytest.mark.skipif(not (ON_POSTGRES and REDIS_URL), reason="the budget is for PostgreSQL + Redis (CI's second pass)")
-def test_a_known_citizens_push_costs_one_statement_and_two_redis_round_trips(app, make_citizen, round_trips):
+# The intervals the budget depends on, at their production defaults (app/config.py) and stretched.
+DEFAULTS = load_config({"APP_ENV": "testing"})
+INTERVALS = {
+    "production defaults": {name: DEFAULTS[name] for name in ("BOT_REPLY_FLUSH_INTERVAL_S", "INDEX_CHECK_INTERVAL_S")},
+    "stretched": {"BOT_REPLY_FLUSH_INTERVAL_S": 300, "INDEX_CHECK_INTERVAL_S": 60},
+}
+budget_runtime = pytest.mark.skipif(not (ON_POSTGRES and REDIS_URL),
+                                    reason="the budget is for PostgreSQL + Redis (CI's second pass)")
+
+
+@budget_runtime
+@pytest.mark.parametrize("intervals", INTERVALS)
+def test_a_known_citizens_push_costs_one_statement_and_two_redis_round_trips(app, make_citizen, round_trips,
+                                                                            intervals):
+    from app.bot.inbound import REPLY_FLUSH_DUE
     from app.reports.categories import suggest_category
 
-    app.config["BOT_REPLY_FLUSH_INTERVAL_S"] = 300  # the batch job was queued by the first push: none in between
-    app.config["INDEX_CHECK_INTERVAL_S"] = 60  # the keyword table's version is checked once a second in production
-    suggest_category("路灯")  # and it is loaded once per process
+    app.config.update(INTERVALS[intervals])
+    assert DEFAULTS["BOT_REPLY_FLUSH_INTERVAL_S"] == 2 and DEFAULTS["INDEX_CHECK_INTERVAL_S"] == 1.0
+    redis = app.extensions["redis"]
     c = make_citizen()
-    c.text("帮助", msg_id=880001)  # first contact creates the citizen
+    c.text("帮助", msg_id=880001)  # first contact creates the citizen and schedules the reply batch
     trips = round_trips
     for i, words in enumerate(["帮助", "小区门口的路灯不亮了", "我的举报"]):
+        # Within both intervals, as most pushes are: the keyword table's version was just checked (once per
+        # INDEX_CHECK_INTERVAL_S per process) and this interval's reply batch is scheduled.
+        suggest_category("路灯")
+        redis.set(REPLY_FLUSH_DUE, 1, ex=app.config["BOT_REPLY_FLUSH_INTERVAL_S"])
+        started = time.monotonic()
         trips.reset()  # each push counted on its own
         assert c.text(words, msg_id=880010 + i)
         # The inbound row with the citizen's lookup (and last_message_at) is one statement, and the pool's checkout
         # sends none; "我的举报" also lists the citizen's cases. Redis: the first round trip (rate count, lock,
         # draft) and the last (the draft's write, the lock's release, the reply for retries, the row's update).
         assert (trips.sql, trips.redis) == ((2 if words == "我的举报" else 1), 2), words
+        assert time.monotonic() - started < app.config["INDEX_CHECK_INTERVAL_S"]  # the push was inside them
 
 
-def test_a_draft_change_redis_did_not_keep_is_an_apology_and_the_retry_redoes_it(make_citizen, monkeypatch):
-    real = dialogue.queue_writes
+@budget_runtime
+def test_at_the_production_intervals_a_push_after_one_ran_out_pays_only_that_intervals_work(app, make_citizen,
+                                                                                             round_trips):
+    """The two periodic costs the budget leaves out, each once per interval: the keyword table's version check (one
+    GET per INDEX_CHECK_INTERVAL_S per process) and the reply batch's job (one enqueue per
+    BOT_REPLY_FLUSH_INTERVAL_S for all processes)."""
+    from app.bot.inbound import REPLY_FLUSH_DUE
+    from app.extensions import get_queue
+    from app.reports.categories import suggest_category
 
-    def writes_then_fail(pipe):
-        wrote = real(pipe)
-        pipe.execute_command("NO-SUCH-COMMAND")  # the pipeline fails after the draft's write was queued
-        return wrote
+    app.config.update(INTERVALS["production defaults"])
+    redis = app.extensions["redis"]
+    c = make_citizen()
+    c.text("帮助", msg_id=884001)
+    suggest_category("路灯")
+    redis.set(REPLY_FLUSH_DUE, 1, ex=3600)
+    time.sleep(app.config["INDEX_CHECK_INTERVAL_S"] + 0.05)  # the version check is due again
+    round_trips.reset()
+    c.text("小区门口的路灯不亮了", msg_id=884002)
+    assert (round_trips.sql, round_trips.redis) == (1, 3)  # the budget and one GET of the keyword table's version
+    get_queue("default").empty()
+    redis.delete(REPLY_FLUSH_DUE)  # the reply batch's interval is over
+    round_trips.reset()
+    c.text("帮助", msg_id=884003)
+    assert (round_trips.sql, round_trips.redis) == (1, 2 + 4)  # and rq's enqueue of the batch job (4 round trips)
+    assert get_queue("default").job_ids == ["bot-flush-replies"]
+    round_trips.reset()
+    c.text("帮助", msg_id=884004)  # the same interval: the batch is scheduled, back to the budget
+    assert (round_trips.sql, round_trips.redis) == (1, 2)
 
+
+@pytest.mark.app_config(JOBS_MODE="rq")  # the last round trip also queues the reply for the batch job
+def test_a_draft_change_redis_did_not_keep_is_an_apology_and_the_retry_redoes_it(app, make_citizen):
+    from app.bot.inbound import PENDING_REPLIES
+
+    redis = app.extensions["redis"]
     c = make_citizen()
     media_id = c.fake.add_media(b"x")
-    monkeypatch.setattr(dialogue, "queue_writes", writes_then_fail)
+    redis.set(PENDING_REPLIES, "not a list")  # Redis answers the last pipeline's RPUSH with WRONGTYPE: it fails
     assert c.photo(media_id=media_id, msg_id=881001) == M.SORRY  # not "photo received" when that may be untrue
     row = db.session.scalar(select(InboundMessage).where(InboundMessage.msg_id == "881001"))
     assert row.error.startswith("draft not saved") and row.reply == M.SORRY
     db.session.commit()
-    monkeypatch.setattr(dialogue, "queue_writes", real)
+    redis.delete(PENDING_REPLIES)
     assert "共 1 张" in c.photo(media_id=media_id, msg_id=881001)  # WeChat's retry acts again, once
     assert dialogue.load(c.openid)["photos"] == [media_id]
     # The citizen's lock was released by the failed pipeline's script or expires; the next step is not kept waiting.

@@ -293,6 +293,8 @@ def test_oauth_callback_refuses_a_wrong_state_and_a_bad_code(client, fake_wechat
     state = res.headers["Location"].split("state=")[1].split("#")[0]
     res = client.get("/points/oauth/callback", query_string={"code": "UNKNOWN", "state": state})
     assert res.status_code == 502
+    assert client.get("/points/").status_code == 401  # neither made a citizen session
+    assert db.session.scalar(select(func.count()).select_from(CitizenRow)) == 0  # nor a citizen
 
 
 def test_the_simulator_chats_with_the_bot_in_safe_mode(app, runner, tmp_path):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
 from app.bot.models import InboundMessage
 from app.bot.protocol import signature
@@ -13,6 +15,32 @@ from app.extensions import db
 from tests.bot.wechat_wire import OLD_AES_KEY, WeChat, encrypt, fields_of, message_xml, sign
 
 HELP_START = "您可以这样使用"
+
+
+@contextlib.contextmanager
+def refusing_updates_of(table: str):
+    """The database refuses every UPDATE of `table` (a trigger that raises) while the block runs."""
+    postgres = db.engine.dialect.name == "postgresql"
+    setup = ([
+        "CREATE FUNCTION test_refuse_update() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'the database refuses writes'; END $$",
+        f"CREATE TRIGGER test_refuse BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION test_refuse_update()",
+    ] if postgres else [
+        f"CREATE TRIGGER test_refuse BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, 'the database refuses writes');"
+        " END",
+    ])
+    teardown = ([f"DROP TRIGGER test_refuse ON {table}", "DROP FUNCTION test_refuse_update()"] if postgres
+                else ["DROP TRIGGER test_refuse"])
+    with db.engine.begin() as conn:
+        for statement in setup:
+            conn.execute(text(statement))
+    try:
+        yield
+    finally:
+        db.session.rollback()
+        with db.engine.begin() as conn:
+            for statement in teardown:
+                conn.execute(text(statement))
 
 
 def inbound_count() -> int:
@@ -78,10 +106,14 @@ def test_bad_signatures_and_stale_or_future_timestamps_are_refused(make_citizen)
     assert inbound_count() == 0
 
 
-def test_a_body_over_the_limit_is_refused(app, wechat):
+def test_a_body_over_the_limit_is_refused_and_nothing_is_recorded(app, make_citizen):
     app.config["WECHAT_MAX_BODY_BYTES"] = 1024
-    res = wechat.raw("<xml>" + "x" * 2000 + "</xml>", wechat.query())
+    c = make_citizen()
+    res = c.wechat.push({**c.base("text"), "Content": "井盖没了" * 300, "MsgId": 4101})  # signed, well formed, big
     assert res.status_code == 413
+    assert inbound_count() == 0
+    assert c.wechat.push({**c.base("text"), "Content": "帮助", "MsgId": 4102}).status_code == 200  # the size did it
+    assert inbound_count() == 1
 
 
 def test_hostile_and_malformed_xml_is_refused_without_expansion(wechat):
@@ -190,27 +222,21 @@ def test_a_push_encrypted_for_another_app_id_is_refused(make_citizen):
     assert res.status_code == 400
 
 
-def test_a_retry_of_a_push_whose_first_try_failed_acts_instead_of_apologising_again(make_citizen, monkeypatch):
-    from app.bot import inbound
+def test_a_retry_of_a_push_whose_first_try_failed_acts_instead_of_apologising_again(make_citizen, redis_down):
     from app.bot import messages as M
+    from app.bot.dialogue import load
 
-    real_dispatch = inbound.dispatch
-    calls = {"n": 0}
-
-    def flaky(msg, citizen):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ConnectionError("Redis restarting")
-        return real_dispatch(msg, citizen)
-
-    monkeypatch.setattr(inbound, "dispatch", flaky)
     c = make_citizen()
     media_id = c.fake.add_media(b"x")
-    assert c.photo(media_id=media_id, msg_id=770001) == M.SORRY  # the citizen is told, never left in silence
-    healed = c.photo(media_id=media_id, msg_id=770001)  # WeChat's retry of the same MsgId
+    with redis_down():  # Redis restarting: the draft cannot be read or written
+        assert c.photo(media_id=media_id, msg_id=770001) == M.SORRY  # the citizen is told, never left in silence
+    row = db.session.scalar(select(InboundMessage).where(InboundMessage.msg_id == "770001"))
+    assert row.reply == M.SORRY and row.error  # recorded, with why it failed
+    db.session.commit()
+    healed = c.photo(media_id=media_id, msg_id=770001)  # WeChat's retry of the same MsgId, Redis back
     assert "共 1 张" in healed
     assert c.photo(media_id=media_id, msg_id=770001) == healed  # later retries get the healed answer
-    assert inbound_count() == 1 and calls["n"] == 2
+    assert inbound_count() == 1 and load(c.openid)["photos"] == [media_id]  # one row, the photo once
 
 
 # ----------------------------------------------------------------------------------------------- rate limit per openid
@@ -273,25 +299,20 @@ def test_subscribe_unsubscribe_and_location_events_are_never_throttled(app, make
                                  .where(InboundMessage.throttled.is_(True)))
 
 
-def test_with_workers_replies_reach_their_rows_in_one_batch_and_survive_a_failed_flush(app, make_citizen, run_jobs,
-                                                                                      monkeypatch):
-    import pytest
+@pytest.mark.app_config(JOBS_MODE="rq")  # replies go to their rows in batches, as with workers (on either runtime)
+def test_with_workers_replies_reach_their_rows_in_one_batch_and_survive_a_failed_flush(app, make_citizen, run_jobs):
+    from sqlalchemy.exc import SQLAlchemyError
 
     from app.bot import inbound
 
-    if app.config["JOBS_MODE"] != "rq":
-        pytest.skip("inline jobs: the reply is written with the push (no workers to batch it)")
     c = make_citizen()
     for i in range(3):
         assert c.text("帮助", msg_id=662000 + i).startswith(HELP_START)
     rows = db.session.scalars(select(InboundMessage).where(InboundMessage.openid == c.openid)).all()
     assert len(rows) == 3 and all(r.reply is None for r in rows)  # recorded at once, the answer follows
     db.session.commit()
-    real_execute = db.session.execute
-    monkeypatch.setattr(db.session, "execute", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("db away")))
-    with pytest.raises(RuntimeError):
-        inbound.flush_replies()
-    monkeypatch.setattr(db.session, "execute", real_execute)
+    with refusing_updates_of("bot_inbound_messages"), pytest.raises(SQLAlchemyError, match="refuses"):
+        inbound.flush_replies()  # the database refuses the batch's UPDATE
     assert app.extensions["redis"].llen(inbound.PENDING_REPLIES) == 3  # put back
     run_jobs()
     assert inbound.flush_replies() == 0  # the scheduled job wrote them

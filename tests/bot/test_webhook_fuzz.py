@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from app.bot import messages as M
 from app.bot.models import InboundMessage
 from app.extensions import db
 from tests.bot.wechat_wire import APP_ID, TOKEN, cdata, decrypt, encrypt, fields_of, message_xml, sign
@@ -33,6 +34,8 @@ tricky = st.sampled_from(["]]>", "<![CDATA[", "&amp;", "<xml>", "帮助", "取�
 content = st.one_of(tricky, xml_text, st.lists(st.one_of(tricky, xml_text), max_size=4).map("".join))
 number = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**12, 10**12),
                    st.sampled_from(["29.5724", "106.5356", "", "abc", "1e999", "-0"]), xml_text)
+# The keys the menu actually pushes (`flask wechat menu push` sends app.bot.messages.MENU), not a list of our own.
+MENU_KEYS = [button["key"] for top in M.MENU["button"] for button in top.get("sub_button", [top]) if "key" in button]
 openid = st.from_regex(r"\Ao[A-Za-z0-9_-]{5,27}\Z")
 
 
@@ -52,8 +55,7 @@ def pushes(draw) -> dict:
                       Label=draw(content))
     elif kind == "event":
         event = draw(st.sampled_from(["subscribe", "unsubscribe", "CLICK", "VIEW", "LOCATION", "SCAN", "weird"]))
-        fields.update(MsgType="event", Event=event, EventKey=draw(st.one_of(content, st.sampled_from(
-            ["REPORT", "MY_CASES", "NEARBY", "POINTS", "HELP"]))))
+        fields.update(MsgType="event", Event=event, EventKey=draw(st.one_of(content, st.sampled_from(MENU_KEYS))))
         if event == "LOCATION":
             fields.update(Latitude=draw(number), Longitude=draw(number), Precision=draw(number))
     else:
@@ -133,3 +135,25 @@ def test_the_fuzz_fixture_is_the_configured_webhook(fuzz_app):
     body, params = _signed({"ToUserName": "gh_test", "FromUserName": "oFuzz0001", "CreateTime": int(time.time()),
                             "MsgType": "text", "Content": "帮助", "MsgId": next(_msg_ids)}, safe=False)
     assert "您可以这样使用" in fields_of(_post(fuzz_app.test_client(), body, params).get_data(as_text=True))["Content"]
+
+
+def test_every_key_the_menu_pushes_gets_its_own_answer(fuzz_app):
+    """A click on each button of the real menu reaches its handler: the fixed answers for the fixed ones, and for
+    the rest what typing the button's words gives (an unknown key would get the help text)."""
+    client, pushed = fuzz_app.test_client(), itertools.count(int(time.time()))
+
+    def reply(**fields) -> str:
+        push = {"ToUserName": "gh_test", "FromUserName": "oMenu0001", "CreateTime": next(pushed), **fields}
+        if fields["MsgType"] == "text":
+            push["MsgId"] = next(_msg_ids)
+        return fields_of(_post(client, *_signed(push, safe=False)).get_data(as_text=True))["Content"]
+
+    def click(key: str) -> str:
+        return reply(MsgType="event", Event="CLICK", EventKey=key)
+
+    assert sorted(MENU_KEYS) == ["CANCEL", "HELP", "HOW_TO_REPORT", "MY_POINTS", "MY_REPORTS", "NEARBY"]
+    assert click("NO_SUCH_KEY") == M.HELP
+    assert (click("HOW_TO_REPORT"), click("HELP"), click("NEARBY")) == (M.WELCOME, M.HELP, M.NEARBY_ASK)
+    for key, words in (("MY_REPORTS", "我的举报"), ("MY_POINTS", "我的积分"), ("CANCEL", "取消举报")):
+        answer = click(key)
+        assert answer == reply(MsgType="text", Content=words) and answer != M.HELP, key

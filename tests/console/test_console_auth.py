@@ -1,5 +1,7 @@
 """Staff accounts: the users CLI, login with CSRF and lockout, logout, cookie flags, redirects, who sees what."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
@@ -79,6 +81,25 @@ def test_a_wrong_password_is_refused_and_five_lock_the_account(client, staff):
     response = login(client, "inspector")  # the right password, but locked now
     assert response.status_code == 401 and "锁定" in response.get_data(as_text=True)
     assert client.get("/console/").status_code == 302
+
+
+def test_the_lockout_ends_after_its_configured_minutes_and_not_before(client, staff, clock):
+    from app.citizens.services import LOCKOUT_FAILURES, LOCKOUT_MINUTES
+
+    for _ in range(LOCKOUT_FAILURES):
+        assert login(client, "inspector", "wrong-password").status_code == 401
+    locked_at = clock.now
+    db.session.expire_all()
+    assert staff["inspector"].locked_until == locked_at + timedelta(minutes=LOCKOUT_MINUTES)
+    clock.advance(minutes=LOCKOUT_MINUTES, seconds=-1)
+    response = login(client, "inspector")  # the right password, one second early
+    assert response.status_code == 401 and "锁定" in response.get_data(as_text=True)
+    clock.advance(seconds=1)
+    assert login(client, "inspector").status_code == 302  # the lock has run out: the right password is let in
+    assert client.get("/console/").status_code == 200
+    db.session.expire_all()
+    assert staff["inspector"].locked_until is None and staff["inspector"].failed_logins == 0
+    assert staff["inspector"].last_login_at == locked_at + timedelta(minutes=LOCKOUT_MINUTES)
 
 
 def test_an_unknown_user_gets_the_same_message_as_a_wrong_password(client, staff):

@@ -4,7 +4,8 @@ import io
 import re
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from app.events import utcnow
 from app.extensions import db
@@ -89,6 +90,8 @@ def test_a_handler_sees_only_their_own_departments_cases(app, as_role):
     assert c.get("/console/", query_string={"q": other.case_number}).get_data(as_text=True).count("data-case=") == 0
     token = csrf_from(c, f"/console/cases/{mine.id}")
     assert post_action(c, other, "handle", note="x", csrf_token=token).status_code == 404
+    db.session.expire_all()
+    assert (db.session.get(Report, other.id).status, db.session.get(Report, other.id).version) == ("reported", 1)
 
 
 def test_the_whole_loop_runs_through_the_console_forms_with_a_handling_photo(app, as_role):
@@ -205,6 +208,35 @@ def test_the_map_is_a_placeholder_without_a_tile_url_and_tiles_with_one(app, as_
     assert html.count("https://tiles.example.org/17/") == 9 and 'class="pin"' in html
 
 
+def _slippy(lat: float, lng: float, z: int = 17) -> tuple[float, float]:
+    """Web-Mercator tile coordinates (fractional) of a point, as every XYZ tile server numbers them."""
+    import math
+
+    n = 2**z
+    return (lng + 180.0) / 360.0 * n, (1.0 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat)))
+                                       / math.pi) / 2.0 * n
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "gcj02"])
+def test_the_map_tiles_and_pin_are_placed_in_the_tiles_own_datum(app, as_role, crs):
+    """Chinese tile servers draw GCJ-02: with MAP_TILE_CRS=gcj02 the mosaic and the pin are where the case's
+    GCJ-02 coordinates fall (about 500 m from the WGS-84 ones in Chongqing, two tiles at zoom 17)."""
+    from app import geo
+
+    r = report()
+    app.config.update(MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png", MAP_TILE_CRS=crs)
+    html = as_role("admin").get(f"/console/cases/{r.id}").get_data(as_text=True)
+    xf, yf = _slippy(*geo.from_wgs84(r.lat, r.lng, crs))
+    x0, y0 = int(xf) - 1, int(yf) - 1
+    urls = re.findall(r'src="https://tiles\.example\.org/17/(\d+)/(\d+)\.png"', html)
+    assert urls == [(str(x0 + dx), str(y0 + dy)) for dy in range(3) for dx in range(3)]
+    pin = f'class="pin" style="left:{round((xf - x0) * 256)}px; top:{round((yf - y0) * 256)}px"'
+    assert pin in html
+    if crs == "gcj02":  # not the WGS-84 placement: the shift is visible at this zoom
+        wx, _ = _slippy(r.lat, r.lng)
+        assert abs(xf - wx) > 1
+
+
 def test_the_dashboard_draws_charts_from_real_figures(app, as_role):
     r = report("路口有人摆摊", category_code="E0504")
     for action, kw in [("register", {}), ("dispatch", {"department_code": "JB-S-GYQ"})]:
@@ -237,6 +269,9 @@ def test_admins_edit_a_category_and_keyword_suggestions_follow(app, as_role):
     bad = c.post("/console/admin/categories/E0201", data={"csrf_token": token, "time_limit_hours": "0",
                                                           "keywords": "", "active": "1"})
     assert bad.status_code == 400 and "处置时限" in bad.get_data(as_text=True)
+    db.session.expire_all()
+    cat = db.session.scalar(select(Category).where(Category.code == "E0201"))
+    assert cat.time_limit_hours == 12 and sorted(k.keyword for k in cat.keywords) == ["小广告", "贴纸"]  # as it was
 
 
 def test_admins_edit_departments_and_routing_rules(app, as_role):
@@ -245,8 +280,10 @@ def test_admins_edit_departments_and_routing_rules(app, as_role):
     assert c.post("/console/admin/departments", data={"csrf_token": token, "code": "JB-NEW", "name": "新单位",
                                                       "kind": "unit", "active": "1"}).status_code == 302
     assert db.session.scalar(select(Department).where(Department.code == "JB-NEW")).name == "新单位"
+    departments = db.session.scalar(select(func.count()).select_from(Department))
     bad = c.post("/console/admin/departments", data={"csrf_token": token, "code": "x", "name": "", "kind": "unit"})
     assert bad.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(Department)) == departments
     cat = db.session.scalar(select(Category).where(Category.code == "E0504"))
     assert c.post("/console/admin/routing", data={"csrf_token": token, "category": "E0504", "grid": "",
                                                   "department": "JB-NEW"}).status_code == 302
@@ -256,3 +293,4 @@ def test_admins_edit_departments_and_routing_rules(app, as_role):
     assert resolve_department(cat, None) != department_id("JB-NEW")
     unknown = c.post("/console/admin/routing", data={"csrf_token": token, "category": "E9999", "department": "JB-NEW"})
     assert unknown.status_code == 400 and "没有类别" in unknown.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(RoutingRule)) == 0  # the deleted rule, and no new one

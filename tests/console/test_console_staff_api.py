@@ -109,7 +109,9 @@ def test_transitions_follow_the_loop_with_409_403_and_404(client, runner, dispat
     unknown = client.post(url, json={"action": "teleport"}, headers=dispatcher_token)
     assert unknown.status_code == 400 and check(unknown, path, "post")["error"] == "bad_request"
     db.session.expire_all()
-    assert db.session.get(Report, r.id).status == "registered"
+    assert (db.session.get(Report, r.id).status, db.session.get(Report, r.id).version) == ("registered", 2)
+    assert db.session.scalars(select(ReportEvent.action).where(ReportEvent.report_id == r.id)
+                              .order_by(ReportEvent.seq)).all() == ["submit", "register"]  # refusals left no trail
     dispatched = client.post(url, json={"action": "dispatch", "department": "JB-S-GYQ", "expected_version": 2},
                              headers=dispatcher_token)
     assert check(dispatched, path, "post")["department"] == "JB-S-GYQ"
@@ -125,6 +127,11 @@ def test_a_department_token_sees_only_that_departments_cases(client, runner):
     response = client.post(f"/api/staff/cases/{other.id}/transitions", json={"action": "handle", "note": "x"},
                            headers=headers)
     assert response.status_code == 404 and check(response, "/cases/{id}/transitions", "post")
+    db.session.expire_all()
+    untouched = db.session.get(Report, other.id)
+    assert (untouched.status, untouched.version) == ("reported", 1)
+    assert db.session.scalar(select(func.count()).select_from(ReportEvent)
+                             .where(ReportEvent.report_id == other.id)) == 1  # only its submission
 
 
 def test_a_comment_goes_on_the_trail_without_changing_the_state(client, dispatcher_token):

@@ -91,6 +91,8 @@ def test_a_post_without_the_csrf_token_changes_nothing(as_role, demo):
     assert res.status_code == 400
     assert db.session.scalar(select(Poi).where(Poi.name == "无令牌")) is None
     assert admin.post("/poi/staff/signs", data={"sign_id": demo_sign().id, "label": "x"}).status_code == 400
+    db.session.expire_all()
+    assert demo_sign().label == "观音桥步行街北口"
 
 
 def test_admins_add_categories_and_hide_them(as_role, client, demo):

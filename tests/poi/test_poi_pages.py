@@ -6,7 +6,7 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from app.extensions import db
 from app.geo import from_wgs84, to_wgs84
@@ -37,9 +37,22 @@ def test_a_sign_page_lists_the_nearest_three_per_category_in_order_with_distance
             assert f"步行约 {p.walk_minutes} 分钟" in block
 
 
-def test_the_sign_page_shows_open_state_marks_and_how_to_report(client, demo):
+def test_the_sign_page_shows_open_state_marks_and_how_to_report(client, demo, clock):
+    from datetime import UTC, datetime
+
+    from app.poi.hours import parse_opening_hours
+    from app.poi.models import Poi
+
+    db.session.execute(update(Poi).values(opening_hours="06:00-22:00",
+                                          opening_hours_parsed=parse_opening_hours("06:00-22:00")))
+    db.session.commit()
+    states = ("营业中", "已关闭", "时间未知")
+    clock.now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Chongqing: every point is open
     html = client.get("/s/DEMO01").get_data(as_text=True)
-    assert "营业中" in html or "已关闭" in html
+    assert [html.count(state) for state in states] == [12, 0, 0]
+    clock.now = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 23:00: every point has closed
+    late = client.get("/s/DEMO02").get_data(as_text=True)  # another sign: a page is kept for its wall-clock minute
+    assert [late.count(state) for state in states] == [0, 12, 0]
     assert "♿ 无障碍" in html
     assert "在此上报问题" in html and "百姓城管" in html and "DEMO01" in html
 

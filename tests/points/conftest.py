@@ -95,3 +95,18 @@ def concurrently(app):
         return results
 
     return run
+
+
+def books() -> tuple[list, list, list]:
+    """Every balance, stock and redemption (code, status) there is: what a refusal must leave as it was."""
+    from sqlalchemy import select
+
+    from app.points.models import PointsAccount, PointsEntry, Redemption, Reward
+
+    db.session.expire_all()
+    accounts = db.session.execute(select(PointsAccount.citizen_id, PointsAccount.balance)
+                                  .order_by(PointsAccount.citizen_id)).all()
+    entries = db.session.execute(select(PointsEntry.id, PointsEntry.amount).order_by(PointsEntry.id)).all()
+    rows = db.session.execute(select(Reward.id, Reward.stock, Redemption.code, Redemption.status)
+                              .outerjoin(Redemption, Redemption.reward_id == Reward.id).order_by(Reward.id)).all()
+    return accounts, entries, rows

@@ -8,7 +8,7 @@ from app.citizens.auth import create_api_token
 from app.extensions import db
 from app.points.queries import balance_of
 from app.points.services import redeem
-from tests.points.conftest import key, sign_in, sign_in_staff
+from tests.points.conftest import books, key, sign_in, sign_in_staff
 
 
 def post_redeem(client, reward_id, idem=None, **kw):
@@ -85,25 +85,32 @@ def test_bad_redemption_requests_get_clear_refusals(
 ):
     citizen_id, reward_id = funded(points), reward(cost=10, stock=stock)
     sign_in(client, citizen_id)
+    before = books()
     payload = {"reward_id": reward_id} if body is None else body
     response = client.post("/api/points/redemptions", json=payload, headers=headers)
     assert response.status_code == status
     assert response.get_json()["error"] == error
     assert response.get_json()["message"]
+    assert books() == before  # no debit, no stock taken, no code issued
 
 
 def test_an_unknown_reward_is_404(app, client, funded):
     sign_in(client, funded(10))
+    before = books()
     response = post_redeem(client, 999, key())
     assert response.status_code == 404 and response.get_json()["error"] == "reward_not_found"
+    assert books() == before
 
 
 def test_a_reused_key_for_another_reward_is_422(app, client, funded, reward):
     sign_in(client, funded(50))
     k = key()
     post_redeem(client, reward("a"), k)
-    response = post_redeem(client, reward("b"), k)
+    other = reward("b")
+    before = books()
+    response = post_redeem(client, other, k)
     assert response.status_code == 422 and response.get_json()["error"] == "idempotency_conflict"
+    assert books() == before  # the first answer stands; nothing of reward b was taken
 
 
 def test_a_form_post_cannot_redeem_or_cancel_cross_site(app, client, funded, reward):
@@ -118,8 +125,10 @@ def test_a_citizen_cancels_their_own_code_but_not_anothers(app, client, funded, 
     owner, other, reward_id = funded(10), funded(10), reward(cost=10)
     code = redeem(owner, reward_id, key()).redemption.code
     sign_in(client, other)
+    before = books()
     refused = client.post(f"/api/points/redemptions/{code}/cancel", json={})
     assert refused.status_code == 403
+    assert books() == before  # still issued, no refund to anyone
     assert refused.get_json() == {"error": "not_your_redemption", "message": "这不是你的兑换码"}
     assert client.get(f"/points/redemptions/{code}/qr.svg").status_code == 403
     assert client.get("/api/points/redemptions").get_json()["redemptions"] == []
@@ -147,16 +156,20 @@ def test_staff_collect_needs_staff(app, client, funded, reward):
     citizen_id = funded(10)
     code = redeem(citizen_id, reward(cost=10), key()).redemption.code
     sign_in(client, citizen_id)  # a citizen session is not staff
+    before = books()
     response = client.post(f"/api/staff/redemptions/{code}/collect", json={})
     assert response.status_code == 401
     bad = client.post(f"/api/staff/redemptions/{code}/collect", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
+    assert books() == before and before[2][0][3] == "issued"  # the code is still issued
 
 
 def test_staff_collect_from_a_console_session_must_be_json(app, client, funded, reward, staff):
     code = redeem(funded(10), reward(cost=10), key()).redemption.code
     sign_in_staff(client, staff.id)
+    before = books()
     assert client.post(f"/api/staff/redemptions/{code}/collect").status_code == 400
+    assert books() == before
     response = client.post(f"/api/staff/redemptions/{code}/collect", json={})
     assert response.status_code == 200
     db.session.expire_all()

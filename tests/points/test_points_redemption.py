@@ -244,8 +244,8 @@ def test_a_pickup_code_drawn_twice_is_drawn_again_without_a_double_debit(app, fu
     from app.points import redemptions
 
     citizen_id, reward_id = funded(30), reward(cost=10)
-    draws = iter(["AAAAA22222", "AAAAA22222", "BBBBB33333"])
-    monkeypatch.setattr(redemptions, "new_code", lambda: next(draws))
+    draws = iter("AAAAA22222" "AAAAA22222" "BBBBB33333")  # the random source repeats a code, then draws a free one
+    monkeypatch.setattr(redemptions.secrets, "choice", lambda alphabet: next(draws))
     first = redeem(citizen_id, reward_id, key()).redemption.code
     second = redeem(citizen_id, reward_id, key()).redemption.code
     assert (first, second) == ("AAAAA22222", "BBBBB33333")

@@ -9,6 +9,7 @@ from app.extensions import db
 from app.points.models import Reward
 from app.points.queries import balance_of, reconcile
 from tests import factories
+from tests.points.conftest import books
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def test_an_admin_grants_points_by_openid_once_per_key(app, client, admin):
     assert balance_of(citizen_id) == 15
     changed = client.post("/api/staff/points/grants", json=body | {"amount": 20}, headers=headers)
     assert changed.status_code == 422 and changed.get_json()["error"] == "idempotency_conflict"
+    assert balance_of(citizen_id) == 15  # the first grant stands, the changed one was not applied
 
 
 @pytest.mark.parametrize(
@@ -55,9 +57,11 @@ def test_only_admins_may_grant_or_edit_the_catalogue(app, client):
         ("/api/staff/points/grants", {"openid": "x", "amount": 1, "reason": "x"}),
         ("/api/staff/rewards", {"name": "x", "cost": 1, "stock": 1}),
     ):
+        before = books()
         response = client.post(path, json=body, headers=dispatcher)
         assert response.status_code == 403
         assert client.post(path, json=body).status_code == 401
+        assert books() == before  # no grant, no reward
 
 
 def test_an_admin_creates_restocks_and_shelves_a_reward(app, client, admin):
@@ -80,6 +84,7 @@ def test_an_admin_creates_restocks_and_shelves_a_reward(app, client, admin):
     assert restocked.get_json()["reward"]["stock"] == 15
     too_many = client.post(f"/api/staff/rewards/{reward['id']}/restock", json={"delta": -16}, headers=admin)
     assert too_many.status_code == 409 and too_many.get_json()["error"] == "out_of_stock"
+    assert db.session.get(Reward, reward["id"], populate_existing=True).stock == 15
     off = client.post(f"/api/staff/rewards/{reward['id']}/active", json={"active": False}, headers=admin)
     assert off.get_json()["reward"]["active"] is False
     assert db.session.get(Reward, reward["id"], populate_existing=True).total_stock == 15
