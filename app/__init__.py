@@ -8,23 +8,13 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from app import observability
+from app import jobs, observability
 from app.config import INSTANCE_DIR, load_config
+from app.domains import DOMAINS, domain_module
 from app.extensions import csrf, db, init_database, redis_queues
 from app.geo import ServiceArea
 
-# Domain packages in dependency order; each may have routes.py (a Blueprint `bp`) and cli.py (`commands`).
-DOMAINS = ("citizens", "reports", "poi", "points", "bot")
-
-
-def domain_module(name: str, module: str):
-    """Import app.<name>.<module> when that domain package has it (models, routes, cli, seed); else None."""
-    try:
-        return importlib.import_module(f"app.{name}.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"app.{name}.{module}":
-            raise
-        return None
+__all__ = ["DOMAINS", "create_app", "domain_module"]
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -116,3 +106,8 @@ def register_commands(app: Flask) -> None:
         module = domain_module(name, "cli")
         for cmd in module.commands if module is not None else []:
             app.cli.add_command(cmd)
+
+
+# A plain `rq worker` imports a job's module, hence this package first: jobs build their app with this factory
+# without importing the app package themselves (which would close a circle through app.cli and app.events).
+jobs.register_app_factory(create_app)

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from prometheus_client import (
@@ -33,6 +34,15 @@ HTTP_SECONDS = Histogram("baixing_http_request_seconds", "HTTP request latency",
 JOBS = Counter("baixing_jobs_total", "Jobs run by outcome", ["job", "outcome"])
 
 bp = Blueprint("observability", __name__)
+
+# Gauges read at scrape time from other modules (name -> (help, reader)). They register here (app.events registers
+# the outbox backlog) so that this module imports none of them: observability sits below events and jobs.
+SCRAPE_GAUGES: dict[str, tuple[str, Callable[[], float]]] = {}
+
+
+def register_gauge(name: str, help_text: str, reader: Callable[[], float]) -> None:
+    """Add a gauge whose value `reader()` returns at each scrape (it runs in an app context; errors give -1)."""
+    SCRAPE_GAUGES[name] = (help_text, reader)
 
 
 class ContextFilter(logging.Filter):
@@ -90,7 +100,7 @@ def init_app(app: Flask) -> None:
 
 
 class BacklogCollector:
-    """Gauges read at scrape time: rq queue depths, failed jobs, outbox backlog."""
+    """Gauges read at scrape time: rq queue depths, failed jobs, and the registered ones (outbox backlog)."""
 
     def __init__(self, app: Flask):
         self.app = app
@@ -99,12 +109,11 @@ class BacklogCollector:
         """Yield the gauge families (errors become -1 so a scrape never fails)."""
         from rq.registry import FailedJobRegistry
 
-        from app.events import outbox_backlog
         from app.extensions import db
 
         depth = GaugeMetricFamily("baixing_queue_depth", "Jobs waiting per rq queue", labels=["queue"])
         failed = GaugeMetricFamily("baixing_jobs_failed", "Jobs in rq's failed registry", labels=["queue"])
-        backlog = GaugeMetricFamily("baixing_outbox_backlog", "Outbox events not yet relayed")
+        gauges = []
         with self.app.app_context():
             for name, queue in self.app.extensions["rq_queues"].items():
                 try:
@@ -113,14 +122,18 @@ class BacklogCollector:
                 except Exception:
                     depth.add_metric([name], -1)
             try:
-                backlog.add_metric([], outbox_backlog())
-            except Exception:
-                backlog.add_metric([], -1)
+                for name, (help_text, reader) in SCRAPE_GAUGES.items():
+                    gauge = GaugeMetricFamily(name, help_text)
+                    try:
+                        gauge.add_metric([], reader())
+                    except Exception:
+                        gauge.add_metric([], -1)
+                    gauges.append(gauge)
             finally:
                 db.session.remove()
         yield depth
         yield failed
-        yield backlog
+        yield from gauges
 
 
 @bp.get("/metrics")
