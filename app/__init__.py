@@ -6,6 +6,7 @@ import importlib
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from app import jobs, observability
@@ -18,11 +19,12 @@ __all__ = ["DOMAINS", "create_app", "domain_module"]
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: config → extensions → blueprints → error handlers → CLI commands."""
+    """Build the app: config → logging → proxy → extensions → blueprints → error handlers → CLI commands."""
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.url_map.converters["int"] = RowIdConverter
     app.config.update(load_config(config))
     register_logging(app)
+    register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -34,6 +36,16 @@ def register_logging(app: Flask) -> None:
     """Logs with request and job ids: JSON lines in production, text in development."""
     if not app.config["TESTING"]:
         observability.configure_logging(app)
+
+
+def register_proxy(app: Flask) -> None:
+    """Behind TRUSTED_PROXY_HOPS reverse proxies, take the client's address and scheme from X-Forwarded-For/-Proto.
+
+    Login throttling is per client address: without this, every client behind nginx would share the proxy's.
+    """
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:

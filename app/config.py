@@ -130,6 +130,18 @@ def load_config(overrides: dict | None = None) -> dict:
         "BOT_RATE_WINDOW_S": _int("BOT_RATE_WINDOW_S", 60),
         # With rq workers, replies are written to their inbound rows in batches, one job per this many seconds.
         "BOT_REPLY_FLUSH_INTERVAL_S": _int("BOT_REPLY_FLUSH_INTERVAL_S", 2),
+        # --- Hardening (issue 16): staff logins and sessions, proxies, headers, metrics; docs/security.md ---
+        # Failed staff logins per (username, client address) before that client is paused for LOGIN_LOCKOUT_S.
+        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCKOUT_S": _int("LOGIN_LOCKOUT_S", 15 * 60),
+        # Console sessions live on the server (Redis): they end after this long without a request, and this long
+        # after login however busy (a working day: 10 h covers 8 h of work and the lunch break; 2 h idle covers
+        # the lunch break too).
+        "STAFF_SESSION_IDLE_S": _int("STAFF_SESSION_IDLE_S", 2 * 3600),
+        "STAFF_SESSION_MAX_AGE_S": _int("STAFF_SESSION_MAX_AGE_S", 10 * 3600),
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: use the peer address as is).
+        "TRUSTED_PROXY_HOPS": _int("TRUSTED_PROXY_HOPS", 0),
+        # --- end of the hardening block ---
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

@@ -76,8 +76,8 @@ def test_a_wrong_password_is_refused_and_five_lock_the_account(client, staff):
     for _ in range(5):
         response = login(client, "inspector", "wrong-password")
         assert response.status_code == 401 and "用户名或密码错误" in response.get_data(as_text=True)
-    response = login(client, "inspector")  # the right password, but locked now
-    assert response.status_code == 401 and "锁定" in response.get_data(as_text=True)
+    response = login(client, "inspector")  # the right password, but paused now
+    assert response.status_code == 401 and "登录失败次数过多" in response.get_data(as_text=True)
     assert client.get("/console/").status_code == 302
 
 
