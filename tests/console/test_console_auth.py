@@ -120,7 +120,8 @@ def test_the_session_cookie_is_httponly_and_samesite_and_secure_outside_developm
     cookie = login(c, "admin").headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     prod = create_app(
-        make_config(tmp_path, APP_ENV="production", WECHAT_TOKEN="t", WECHAT_APP_ID="wx1", WECHAT_APP_SECRET="s")
+        make_config(tmp_path, APP_ENV="production", SECRET_KEY="s" * 32, WECHAT_TOKEN="t", WECHAT_APP_ID="wx1",
+                    WECHAT_APP_SECRET="s")
     )
     assert prod.config["SESSION_COOKIE_SECURE"] is True
     with prod.test_request_context("/"):
