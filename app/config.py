@@ -152,6 +152,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "STAFF_SESSION_MAX_AGE_S": _int("STAFF_SESSION_MAX_AGE_S", 10 * 3600),
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: use the peer address as is).
         "TRUSTED_PROXY_HOPS": _int("TRUSTED_PROXY_HOPS", 0),
+        # The largest staff grant or adjustment of points in one go (either sign).
+        "POINTS_GRANT_MAX": _int("POINTS_GRANT_MAX", 100_000),
         # --- end of the hardening block ---
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
