@@ -35,8 +35,8 @@ def forget_previous_identity():
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths under /console: never an open redirect to another host."""
-    if not target:
+    """Only same-site paths under /console: never an open redirect to another host, nor a header split (CR/LF)."""
+    if not target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
         return HOME
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console/") or target.startswith("//"):
