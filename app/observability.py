@@ -26,6 +26,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from pythonjsonlogger.json import JsonFormatter
 
+from app.config import DEV_ENVS
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 
@@ -34,6 +36,9 @@ HTTP_SECONDS = Histogram("baixing_http_request_seconds", "HTTP request latency",
 JOBS = Counter("baixing_jobs_total", "Jobs run by outcome", ["job", "outcome"])
 
 bp = Blueprint("observability", __name__)
+
+# Label values for HTTP methods: any other method is "other", so no request can add a time series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 # Gauges read at scrape time from other modules (name -> (help, reader)). They register here (app.events registers
 # the outbox backlog) so that this module imports none of them: observability sits below events and jobs.
@@ -85,7 +90,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _finish(response):
         if "request_started" in g:
-            HTTP_SECONDS.labels(request.endpoint or "unknown", request.method, str(response.status_code)).observe(
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            HTTP_SECONDS.labels(request.endpoint or "unknown", method, str(response.status_code)).observe(
                 time.perf_counter() - g.request_started)
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
@@ -138,12 +144,19 @@ class BacklogCollector:
 
 @bp.get("/metrics")
 def metrics():
-    """Prometheus exposition; with METRICS_TOKEN set, a matching bearer token is required."""
+    """Prometheus exposition; with METRICS_TOKEN set, a matching bearer token is required.
+
+    Production without METRICS_TOKEN refuses (403): the metrics name endpoints, queues and backlogs, which is no
+    one's business outside the operators, and a proxy rule that should have hidden them is easy to lose.
+    """
     token = current_app.config.get("METRICS_TOKEN")
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given, token):
+        # Bytes, so a non-ASCII header is a wrong token (401), not a TypeError (500).
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
             abort(401)
+    elif current_app.config["APP_ENV"] not in DEV_ENVS:
+        abort(403, description="set METRICS_TOKEN to serve /metrics in production")
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
