@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app import jobs, observability
+from app import jobs, observability, security
 from app.config import INSTANCE_DIR, load_config
 from app.domains import DOMAINS, domain_module
 from app.extensions import csrf, db, init_database, redis_queues
@@ -49,11 +49,12 @@ def register_proxy(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Database, migrations, CSRF, Redis and queues, the service area."""
+    """Database, migrations, CSRF, security headers, Redis and queues, the service area."""
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     init_database(app)
     csrf.init_app(app)
+    security.init_app(app)
     redis_queues.init_app(app)
     app.extensions["service_area"] = ServiceArea.from_setting(app.config["SERVICE_AREA"])
     # Import every package's models so metadata (create_all, migrations) sees all tables.

@@ -154,6 +154,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "TRUSTED_PROXY_HOPS": _int("TRUSTED_PROXY_HOPS", 0),
         # The largest staff grant or adjustment of points in one go (either sign).
         "POINTS_GRANT_MAX": _int("POINTS_GRANT_MAX", 100_000),
+        # HSTS on HTTPS responses in production (0 turns it off); nginx sends the same on what it serves itself.
+        "HSTS_MAX_AGE_S": _int("HSTS_MAX_AGE_S", 365 * 24 * 3600),
         # --- end of the hardening block ---
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
