@@ -6,33 +6,25 @@ import importlib
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app import observability
+from app import jobs, observability, security
 from app.config import INSTANCE_DIR, load_config
+from app.domains import DOMAINS, domain_module
 from app.extensions import csrf, db, init_database, redis_queues
 from app.geo import ServiceArea
 
-# Domain packages in dependency order; each may have routes.py (a Blueprint `bp`) and cli.py (`commands`).
-DOMAINS = ("citizens", "moderation", "reports", "poi", "points", "bot")
-
-
-def domain_module(name: str, module: str):
-    """Import app.<name>.<module> when that domain package has it (models, routes, cli, seed); else None."""
-    try:
-        return importlib.import_module(f"app.{name}.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"app.{name}.{module}":
-            raise
-        return None
+__all__ = ["DOMAINS", "create_app", "domain_module"]
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: config → extensions → blueprints → error handlers → CLI commands."""
+    """Build the app: config → logging → proxy → extensions → blueprints → error handlers → CLI commands."""
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.url_map.converters["int"] = RowIdConverter
     app.config.update(load_config(config))
     register_logging(app)
+    register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -46,12 +38,23 @@ def register_logging(app: Flask) -> None:
         observability.configure_logging(app)
 
 
+def register_proxy(app: Flask) -> None:
+    """Behind TRUSTED_PROXY_HOPS reverse proxies, take the client's address and scheme from X-Forwarded-For/-Proto.
+
+    Login throttling is per client address: without this, every client behind nginx would share the proxy's.
+    """
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
 def register_extensions(app: Flask) -> None:
-    """Database, migrations, CSRF, Redis and queues, the service area."""
+    """Database, migrations, CSRF, security headers, Redis and queues, the service area."""
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     init_database(app)
     csrf.init_app(app)
+    security.init_app(app)
     redis_queues.init_app(app)
     app.extensions["service_area"] = ServiceArea.from_setting(app.config["SERVICE_AREA"])
     # Import every package's models so metadata (create_all, migrations) sees all tables.
@@ -117,3 +120,8 @@ def register_commands(app: Flask) -> None:
         module = domain_module(name, "cli")
         for cmd in module.commands if module is not None else []:
             app.cli.add_command(cmd)
+
+
+# A plain `rq worker` imports a job's module, hence this package first: jobs build their app with this factory
+# without importing the app package themselves (which would close a circle through app.cli and app.events).
+jobs.register_app_factory(create_app)

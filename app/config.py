@@ -11,6 +11,17 @@ INSTANCE_DIR = PROJECT_ROOT / "instance"
 # The embedded defaults are for a laptop; production must say everything that matters.
 DEV_ENVS = {"development", "testing"}
 
+# The development values of the secrets: public (this file is), so production refuses each of them in any secret.
+DEV_SECRETS = {
+    "SECRET_KEY": "dev-only-secret-key-change-me",
+    "WECHAT_TOKEN": "dev-wechat-token",
+    "WECHAT_APP_ID": "wxdevappid0000000",
+    "WECHAT_APP_SECRET": "dev-wechat-secret",
+}
+SECRET_SETTINGS = ("SECRET_KEY", "WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY",
+                   "WECHAT_PREVIOUS_ENCODING_AES_KEY", "METRICS_TOKEN", "OPEN311_API_KEYS")
+MIN_SECRET_KEY_BYTES = 32
+
 
 class ConfigError(RuntimeError):
     """A required setting is missing or invalid."""
@@ -54,7 +65,7 @@ def load_config(overrides: dict | None = None) -> dict:
     cfg: dict = {
         "APP_ENV": env,
         "TESTING": env == "testing",
-        "SECRET_KEY": secret("SECRET_KEY", "dev-only-secret-key-change-me"),
+        "SECRET_KEY": secret("SECRET_KEY", DEV_SECRETS["SECRET_KEY"]),
         "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'baixing.db'}"),
         # Empty REDIS_URL means the in-process substitute (fakeredis) with jobs run right after commit.
         "REDIS_URL": _env("REDIS_URL", ""),
@@ -97,9 +108,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "POINTS_DAILY_CAP": _int("POINTS_DAILY_CAP", 50),
         "POINTS_CATEGORY_RULES": _env("POINTS_CATEGORY_RULES", "{}"),
         "POINTS_REDEMPTION_TTL_DAYS": _int("POINTS_REDEMPTION_TTL_DAYS", 14),
-        "WECHAT_TOKEN": secret("WECHAT_TOKEN", "dev-wechat-token"),
-        "WECHAT_APP_ID": _env("WECHAT_APP_ID", "wxdevappid0000000" if dev else None),
-        "WECHAT_APP_SECRET": secret("WECHAT_APP_SECRET", "dev-wechat-secret"),
+        "WECHAT_TOKEN": secret("WECHAT_TOKEN", DEV_SECRETS["WECHAT_TOKEN"]),
+        "WECHAT_APP_ID": _env("WECHAT_APP_ID", DEV_SECRETS["WECHAT_APP_ID"] if dev else None),
+        "WECHAT_APP_SECRET": secret("WECHAT_APP_SECRET", DEV_SECRETS["WECHAT_APP_SECRET"]),
         "WECHAT_ENCODING_AES_KEY": _env("WECHAT_ENCODING_AES_KEY", ""),
         "WECHAT_PREVIOUS_ENCODING_AES_KEY": _env("WECHAT_PREVIOUS_ENCODING_AES_KEY", ""),
         "WECHAT_API_BASE_URL": _env("WECHAT_API_BASE_URL", "https://api.weixin.qq.com/").rstrip("/") + "/",
@@ -138,6 +149,22 @@ def load_config(overrides: dict | None = None) -> dict:
         # (tests/test_config.py checks that every setting above and here is documented there).
         # Open311 discovery's key_service: where a client asks for an api_key (empty: a sentence saying whom to ask).
         "OPEN311_KEY_SERVICE": _env("OPEN311_KEY_SERVICE", ""),
+        # --- Hardening (issue 16): staff logins and sessions, proxies, headers, metrics; docs/security.md ---
+        # Failed staff logins per (username, client address) before that client is paused for LOGIN_LOCKOUT_S.
+        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCKOUT_S": _int("LOGIN_LOCKOUT_S", 15 * 60),
+        # Console sessions live on the server (Redis): they end after this long without a request, and this long
+        # after login however busy (a working day: 10 h covers 8 h of work and the lunch break; 2 h idle covers
+        # the lunch break too).
+        "STAFF_SESSION_IDLE_S": _int("STAFF_SESSION_IDLE_S", 2 * 3600),
+        "STAFF_SESSION_MAX_AGE_S": _int("STAFF_SESSION_MAX_AGE_S", 10 * 3600),
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (0: use the peer address as is).
+        "TRUSTED_PROXY_HOPS": _int("TRUSTED_PROXY_HOPS", 0),
+        # The largest staff grant or adjustment of points in one go (either sign).
+        "POINTS_GRANT_MAX": _int("POINTS_GRANT_MAX", 100_000),
+        # HSTS on HTTPS responses in production (0 turns it off); nginx sends the same on what it serves itself.
+        "HSTS_MAX_AGE_S": _int("HSTS_MAX_AGE_S", 365 * 24 * 3600),
+        # --- end of the hardening block ---
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,
@@ -168,3 +195,11 @@ def _validate(cfg: dict) -> None:
     missing = [name for name in required if not cfg.get(name)]
     if missing:
         raise ConfigError("missing required settings: " + ", ".join(missing) + " (see docs/configuration.md)")
+    if len(str(cfg["SECRET_KEY"]).encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes (secrets.token_urlsafe(48))")
+    published = set(DEV_SECRETS.values())
+    for name in SECRET_SETTINGS:
+        value = cfg.get(name)
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(v in published for v in values if v):
+            raise ConfigError(f"{name} has a published development value; set a real one (docs/configuration.md)")

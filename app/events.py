@@ -21,6 +21,7 @@ from werkzeug.utils import import_string
 
 from app.extensions import UTCDateTime, db
 from app.jobs import app_job, enqueue
+from app.observability import register_gauge
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,9 @@ def _job_id(event_id: int, handler: str) -> str:
 def outbox_backlog() -> int:
     """How many events wait to be relayed (a metric and a readiness hint)."""
     return db.session.scalar(select(db.func.count()).select_from(OutboxEvent).where(OutboxEvent.relayed_at.is_(None)))
+
+
+register_gauge("baixing_outbox_backlog", "Outbox events not yet relayed", outbox_backlog)
 
 
 @app_job

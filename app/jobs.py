@@ -21,6 +21,13 @@ RETRY_INTERVALS = [5, 30, 120, 600, 1800]
 LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 _fallback_app: Flask | None = None
+_app_factory: Callable[[], Flask] | None = None
+
+
+def register_app_factory(factory: Callable[[], Flask]) -> None:
+    """Tell jobs how to build an app when a plain `rq worker` runs them (app/__init__.py registers create_app)."""
+    global _app_factory
+    _app_factory = factory
 
 
 def enqueue(
@@ -76,9 +83,9 @@ def _app() -> Flask:
     if has_app_context():
         return current_app._get_current_object()  # type: ignore[attr-defined]
     if _fallback_app is None:
-        from app import create_app
-
-        _fallback_app = create_app()
+        if _app_factory is None:
+            raise RuntimeError("no app factory registered (import the app package before running jobs)")
+        _fallback_app = _app_factory()
     return _fallback_app
 
 

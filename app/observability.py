@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 from prometheus_client import (
@@ -25,6 +26,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from pythonjsonlogger.json import JsonFormatter
 
+from app.config import DEV_ENVS
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 
@@ -33,6 +36,18 @@ HTTP_SECONDS = Histogram("baixing_http_request_seconds", "HTTP request latency",
 JOBS = Counter("baixing_jobs_total", "Jobs run by outcome", ["job", "outcome"])
 
 bp = Blueprint("observability", __name__)
+
+# Label values for HTTP methods: any other method is "other", so no request can add a time series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# Gauges read at scrape time from other modules (name -> (help, reader)). They register here (app.events registers
+# the outbox backlog) so that this module imports none of them: observability sits below events and jobs.
+SCRAPE_GAUGES: dict[str, tuple[str, Callable[[], float]]] = {}
+
+
+def register_gauge(name: str, help_text: str, reader: Callable[[], float]) -> None:
+    """Add a gauge whose value `reader()` returns at each scrape (it runs in an app context; errors give -1)."""
+    SCRAPE_GAUGES[name] = (help_text, reader)
 
 
 class ContextFilter(logging.Filter):
@@ -75,7 +90,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _finish(response):
         if "request_started" in g:
-            HTTP_SECONDS.labels(request.endpoint or "unknown", request.method, str(response.status_code)).observe(
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            HTTP_SECONDS.labels(request.endpoint or "unknown", method, str(response.status_code)).observe(
                 time.perf_counter() - g.request_started)
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
@@ -90,7 +106,7 @@ def init_app(app: Flask) -> None:
 
 
 class BacklogCollector:
-    """Gauges read at scrape time: rq queue depths, failed jobs, outbox backlog."""
+    """Gauges read at scrape time: rq queue depths, failed jobs, and the registered ones (outbox backlog)."""
 
     def __init__(self, app: Flask):
         self.app = app
@@ -99,12 +115,11 @@ class BacklogCollector:
         """Yield the gauge families (errors become -1 so a scrape never fails)."""
         from rq.registry import FailedJobRegistry
 
-        from app.events import outbox_backlog
         from app.extensions import db
 
         depth = GaugeMetricFamily("baixing_queue_depth", "Jobs waiting per rq queue", labels=["queue"])
         failed = GaugeMetricFamily("baixing_jobs_failed", "Jobs in rq's failed registry", labels=["queue"])
-        backlog = GaugeMetricFamily("baixing_outbox_backlog", "Outbox events not yet relayed")
+        gauges = []
         with self.app.app_context():
             for name, queue in self.app.extensions["rq_queues"].items():
                 try:
@@ -113,24 +128,35 @@ class BacklogCollector:
                 except Exception:
                     depth.add_metric([name], -1)
             try:
-                backlog.add_metric([], outbox_backlog())
-            except Exception:
-                backlog.add_metric([], -1)
+                for name, (help_text, reader) in SCRAPE_GAUGES.items():
+                    gauge = GaugeMetricFamily(name, help_text)
+                    try:
+                        gauge.add_metric([], reader())
+                    except Exception:
+                        gauge.add_metric([], -1)
+                    gauges.append(gauge)
             finally:
                 db.session.remove()
         yield depth
         yield failed
-        yield backlog
+        yield from gauges
 
 
 @bp.get("/metrics")
 def metrics():
-    """Prometheus exposition; with METRICS_TOKEN set, a matching bearer token is required."""
+    """Prometheus exposition; with METRICS_TOKEN set, a matching bearer token is required.
+
+    Production without METRICS_TOKEN refuses (403): the metrics name endpoints, queues and backlogs, which is no
+    one's business outside the operators, and a proxy rule that should have hidden them is easy to lose.
+    """
     token = current_app.config.get("METRICS_TOKEN")
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given, token):
+        # Bytes, so a non-ASCII header is a wrong token (401), not a TypeError (500).
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
             abort(401)
+    elif current_app.config["APP_ENV"] not in DEV_ENVS:
+        abort(403, description="set METRICS_TOKEN to serve /metrics in production")
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)

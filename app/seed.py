@@ -43,7 +43,7 @@ def seed_reference() -> list[str]:
 
 def seed_demo() -> list[str]:
     """Reference data, demo staff, a few demo cases, then each domain's own demo data."""
-    from app import domain_module
+    from app.domains import domain_module
 
     out = seed_reference()
     dev = current_app.config["APP_ENV"] in ("development", "testing")

@@ -13,12 +13,14 @@ import secrets
 from flask import abort, g, jsonify, redirect, request, session, url_for
 from sqlalchemy import select
 
+from app.citizens import sessions as staff_sessions
 from app.citizens.models import ApiToken, StaffUser
 from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db
 
-STAFF_SESSION_KEY = "staff_id"
+# The cookie holds a server-side session id (app.citizens.sessions), never the staff id itself.
+STAFF_SESSION_KEY = "staff_sid"
 CITIZEN_SESSION_KEY = "citizen_id"
 
 
@@ -59,7 +61,7 @@ def token_actor(header: str | None) -> Actor | None:
 def current_staff() -> StaffUser | None:
     """The logged-in staff user of this request, if any (active accounts only)."""
     if "staff_user" not in g:
-        staff_id = session.get(STAFF_SESSION_KEY)
+        staff_id = staff_sessions.resume_session(session.get(STAFF_SESSION_KEY))
         user = db.session.get(StaffUser, staff_id) if staff_id else None
         g.staff_user = user if user is not None and user.active else None
     return g.staff_user
@@ -67,13 +69,20 @@ def current_staff() -> StaffUser | None:
 
 def login_staff(user: StaffUser) -> None:
     """Start a fresh console session for `user` (a new session defeats fixation)."""
+    staff_sessions.end_session(session.get(STAFF_SESSION_KEY))
     session.clear()
-    session[STAFF_SESSION_KEY] = user.id
+    session[STAFF_SESSION_KEY] = staff_sessions.start_session(user.id)
     session.permanent = True
 
 
+def current_staff_session() -> str | None:
+    """The id of this request's console session (to keep it when the user changes their own password)."""
+    return session.get(STAFF_SESSION_KEY)
+
+
 def logout_staff() -> None:
-    """End the console session."""
+    """End the console session, on the server too: the old cookie opens nothing afterwards."""
+    staff_sessions.end_session(session.get(STAFF_SESSION_KEY))
     session.clear()
 
 

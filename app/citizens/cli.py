@@ -9,8 +9,16 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.citizens.auth import create_api_token, revoke_api_token
-from app.citizens.models import STAFF_ROLES, ApiToken
-from app.citizens.services import UnknownRole, UsernameTaken, create_staff_user
+from app.citizens.models import STAFF_ROLES, ApiToken, StaffUser
+from app.citizens.services import (
+    MIN_PASSWORD_CHARS,
+    UnknownRole,
+    UsernameTaken,
+    WeakPassword,
+    change_password,
+    change_role,
+    create_staff_user,
+)
 from app.extensions import db
 
 
@@ -60,6 +68,45 @@ def users_create(username, role, department, display_name, generate):
     click.echo(f"staff user {user.username} ({user.role}) created")
     if not password:
         click.echo(f"password: {password_used}")
+
+
+def _user(username: str) -> StaffUser:
+    user = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
+    if user is None:
+        click.echo(f"no staff user {username!r}", err=True)
+        sys.exit(1)
+    return user
+
+
+@users_cli.command("set-password")
+@click.argument("username")
+@with_appcontext
+def users_set_password(username):
+    """Set a staff user's password (asked twice); every session of that user ends."""
+    user = _user(username)
+    password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        change_password(user.id, password)
+    except WeakPassword:
+        click.echo(f"the password must be at least {MIN_PASSWORD_CHARS} characters", err=True)
+        sys.exit(1)
+    click.echo(f"password of {username} changed; their sessions have ended")
+
+
+@users_cli.command("set-role")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(STAFF_ROLES))
+@click.option("--department", default=None, help="Department code (required for handlers).")
+@with_appcontext
+def users_set_role(username, role, department):
+    """Give a staff user another role; their sessions end so the new role applies at once."""
+    user = _user(username)
+    try:
+        changed = change_role(user.id, role, _department_id(department))
+    except (UnknownRole, ValueError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"{username} is now {role}" + ("; their sessions have ended" if changed else " (unchanged)"))
 
 
 @click.group("api-tokens")

@@ -6,8 +6,15 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request
 
-from app.citizens.auth import current_staff, login_staff, logout_staff
-from app.citizens.services import LoginRefused, authenticate
+from app.citizens.auth import current_staff, current_staff_session, login_staff, logout_staff, staff_required
+from app.citizens.services import (
+    MIN_PASSWORD_CHARS,
+    WRONG_MESSAGE,
+    LoginRefused,
+    WeakPassword,
+    authenticate,
+    change_password,
+)
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -28,8 +35,8 @@ def forget_previous_identity():
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths under /console: never an open redirect to another host."""
-    if not target:
+    """Only same-site paths under /console: never an open redirect to another host, nor a header split (CR/LF)."""
+    if not target or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
         return HOME
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console/") or target.startswith("//"):
@@ -39,7 +46,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """The login form; five wrong passwords lock the account for a while (app.citizens.services.authenticate)."""
+    """The login form; LOGIN_MAX_FAILURES wrong passwords pause this client for this username (authenticate)."""
     if request.method == "GET" and current_staff() is not None:
         return redirect(_safe_next(request.args.get("next")))
     error = None
@@ -51,7 +58,7 @@ def login():
             error = "请输入用户名和密码"
         else:
             try:
-                user = authenticate(username, password)
+                user = authenticate(username, password, request.remote_addr or "")
             except LoginRefused as exc:
                 error = exc.message
             else:
@@ -70,3 +77,28 @@ def logout():
     logout_staff()
     flash("已退出登录", "ok")
     return redirect("/console/login")
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@staff_required()
+def password():
+    """Change one's own password (the current one is asked again); the user's other sessions end."""
+    error = None
+    if request.method == "POST":
+        user = current_staff()
+        new = request.form.get("new_password") or ""
+        if new != (request.form.get("confirm_password") or ""):
+            error = "两次输入的新密码不一致"
+        else:
+            try:
+                authenticate(user.username, request.form.get("current_password") or "", request.remote_addr or "")
+                change_password(user.id, new, keep_session=current_staff_session())
+            except LoginRefused as exc:
+                error = "当前密码不正确" if exc.message == WRONG_MESSAGE else exc.message
+            except WeakPassword as exc:
+                error = str(exc)
+            else:
+                flash("密码已修改，其他设备上的登录已退出", "ok")
+                return redirect(HOME)
+    status = 400 if error else 200
+    return render_template("console/password.html", error=error, min_chars=MIN_PASSWORD_CHARS), status

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.citizens import sessions as staff_sessions
+from app.citizens import throttle
 from app.citizens.models import STAFF_ROLES, Citizen, StaffUser
 from app.events import utcnow
 from app.extensions import db
-
-LOCKOUT_FAILURES = 5
-LOCKOUT_MINUTES = 15
 
 
 class UnknownRole(ValueError):
@@ -27,12 +27,11 @@ class UsernameTaken(ValueError):
 
 
 class LoginRefused(Exception):
-    """Wrong username or password, inactive, or locked out (the message never says which for unknown users)."""
+    """Wrong username or password, inactive, or paused after failures (the message never says which user exists)."""
 
-    def __init__(self, message: str, locked_until: datetime | None = None):
+    def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-        self.locked_until = locked_until
 
 
 @dataclass(frozen=True)
@@ -148,25 +147,68 @@ def create_staff_user(
     return user, password
 
 
-def authenticate(username: str, password: str) -> StaffUser:
-    """Check a login; five failures lock the account for fifteen minutes."""
+LOCKED_MESSAGE = "登录失败次数过多，请 {minutes} 分钟后再试"
+WRONG_MESSAGE = "用户名或密码错误"
+MIN_PASSWORD_CHARS = 10
+
+# Compared for unknown users, so they cost the same one KDF run as a wrong password (made with werkzeug's default,
+# scrypt n=32768, as create_staff_user's hashes are). The password behind it was random and thrown away.
+UNKNOWN_USER_HASH = (
+    "scrypt:32768:8:1$SXPxuBbHwhctqwCv$ea64179f5cd7cbb962f5b5f976538c209b6fad155c78059e5ec0fb3d3f8bb38b"
+    "a193f267ebd25840686225afbe2dda1b70458a03c32c91c8f89bd0c1e6bd8e12"
+)
+
+
+def authenticate(username: str, password: str, client: str) -> StaffUser:
+    """Check a login from `client` (its address); LOGIN_MAX_FAILURES failures pause that client for that username.
+
+    The attempt is counted before the password is compared (app.citizens.throttle), so parallel guesses cannot
+    outrun the limit. Unknown users, inactive users and wrong passwords cost one hash comparison each and get the
+    same message; the pause applies to any username, existing or not.
+    """
+    if not throttle.reserve_attempt(username, client):
+        minutes = max(1, current_app.config["LOGIN_LOCKOUT_S"] // 60)
+        raise LoginRefused(LOCKED_MESSAGE.format(minutes=minutes))
     user = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
-    now = utcnow()
-    if user is None:
-        # Same work and same message as a wrong password, so usernames cannot be probed.
-        check_password_hash(generate_password_hash("x"), password)
-        raise LoginRefused("用户名或密码错误")
-    if user.locked_until and user.locked_until > now:
-        raise LoginRefused("登录失败次数过多，账号已暂时锁定，请稍后再试", user.locked_until)
-    if not user.active or not check_password_hash(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= LOCKOUT_FAILURES:
-            user.locked_until = now + timedelta(minutes=LOCKOUT_MINUTES)
-            user.failed_logins = 0
-        db.session.commit()
-        raise LoginRefused("用户名或密码错误")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+    matches = check_password_hash(user.password_hash if user is not None else UNKNOWN_USER_HASH, password)
+    if user is None or not user.active or not matches:
+        db.session.rollback()
+        throttle.record_failure(username, client)
+        raise LoginRefused(WRONG_MESSAGE)
+    throttle.clear_failures(username, client)
+    user.last_login_at = utcnow()
     db.session.commit()
     return user
+
+
+class WeakPassword(ValueError):
+    """A new password that is too short."""
+
+
+def change_password(staff_id: int, new_password: str, keep_session: str | None = None) -> None:
+    """Set a staff user's password and end their other sessions (all of them when `keep_session` is None)."""
+    if len(new_password) < MIN_PASSWORD_CHARS:
+        raise WeakPassword(f"密码至少需要 {MIN_PASSWORD_CHARS} 个字符")
+    user = db.session.get(StaffUser, staff_id)
+    if user is None:
+        raise LookupError(f"no staff user {staff_id}")
+    user.password_hash = generate_password_hash(new_password)
+    db.session.commit()
+    staff_sessions.end_sessions_of(staff_id, keep=keep_session)
+
+
+def change_role(staff_id: int, role: str, department_id: int | None = None) -> bool:
+    """Give a staff user another role (and department); their sessions end when anything changed. True if it did."""
+    if role not in STAFF_ROLES:
+        raise UnknownRole(f"unknown role {role!r}; one of {', '.join(STAFF_ROLES)}")
+    if role == "handler" and department_id is None:
+        raise ValueError("a handler must belong to a department")
+    user = db.session.get(StaffUser, staff_id)
+    if user is None:
+        raise LookupError(f"no staff user {staff_id}")
+    changed = (user.role, user.department_id) != (role, department_id)
+    user.role, user.department_id = role, department_id
+    db.session.commit()
+    if changed:
+        staff_sessions.end_sessions_of(staff_id)
+    return changed

@@ -32,10 +32,12 @@ def pois():
     category = request.args.get("category", "")
     state = request.args.get("state", "active")
     stmt = select(Poi, PoiCategory).join(PoiCategory, PoiCategory.id == Poi.category_id)
-    if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Poi.name.like(like), Poi.address.like(like), Poi.external_id == q))
+    if q:  # `%` and `_` in a search are letters, not LIKE wildcards
+        stmt = stmt.where(or_(Poi.name.contains(q, autoescape=True), Poi.address.contains(q, autoescape=True),
+                              Poi.external_id == q))
     if category:
+        if db.session.scalar(select(PoiCategory.id).where(PoiCategory.code == category)) is None:
+            abort(400, description=f"未知类别 {category}")
         stmt = stmt.where(PoiCategory.code == category)
     if state in ("active", "retired"):
         stmt = stmt.where(Poi.active.is_(state == "active"))
@@ -107,7 +109,7 @@ def signs():
     q = request.args.get("q", "").strip()[:100]
     stmt = select(Sign)
     if q:
-        stmt = stmt.where(or_(Sign.code == q.upper(), Sign.label.like(f"%{q}%")))
+        stmt = stmt.where(or_(Sign.code == q.upper(), Sign.label.contains(q, autoescape=True)))
     page = _page()
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = db.session.scalars(stmt.order_by(Sign.code).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()

@@ -16,6 +16,7 @@ from app.points import queries
 from app.points.present import entry_json, redemption_json, reward_json
 from app.points.rewards import available_rewards
 from app.points.services import (
+    MAX_INT,
     InvalidRequest,
     PointsError,
     cancel_redemption,
@@ -78,8 +79,8 @@ def create_redemption():
     """Redeem {"reward_id"} with an Idempotency-Key header; a replay answers the same, marked Idempotent-Replayed."""
     body = request.get_json(silent=True)
     reward_id = body.get("reward_id") if isinstance(body, dict) else None
-    if not isinstance(reward_id, int) or isinstance(reward_id, bool) or reward_id <= 0:
-        raise InvalidRequest("reward_id 必须是正整数")
+    if not isinstance(reward_id, int) or isinstance(reward_id, bool) or not 0 < reward_id <= MAX_INT:
+        raise InvalidRequest("reward_id 必须是正整数（不超过 2147483647）")
     result = redeem(g.citizen_id, reward_id, request.headers.get("Idempotency-Key"))
     response = jsonify(redemption=redemption_json(result.redemption))
     response.status_code = 201

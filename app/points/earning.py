@@ -129,6 +129,9 @@ def grant_points(
         raise InvalidRequest("调整积分必须填写原因")
     if amount == 0:
         raise InvalidRequest("调整的积分不能为 0")
+    cap = current_app.config["POINTS_GRANT_MAX"]
+    if abs(amount) > cap:
+        raise InvalidRequest(f"一次调整的积分不能超过 {cap}（POINTS_GRANT_MAX）")
     key = f"grant:{check_idempotency_key(idempotency_key) if idempotency_key else uuid.uuid4().hex}"
     try:
         ensure_account(citizen_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The largest value an Integer column holds on PostgreSQL: ids, amounts and stocks beyond it are the caller's error.
+MAX_INT = 2**31 - 1
+
 
 class PointsError(Exception):
     """A refused points operation; `code` for machines, `message` (Chinese) for the citizen or staff."""

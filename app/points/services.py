@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from app.points.earning import AwardRule, award_points_for, award_rule, grant_points, reverse_points_for
 from app.points.errors import (
+    MAX_INT,
     AlreadyCollected,
     IdempotencyConflict,
     InsufficientPoints,
@@ -45,6 +46,7 @@ from app.points.redemptions import (
 
 __all__ = [
     "CODE_ALPHABET",
+    "MAX_INT",
     "AlreadyCollected",
     "AwardRule",
     "IdempotencyConflict",

@@ -15,7 +15,7 @@ from app.citizens.models import Citizen
 from app.extensions import csrf, db
 from app.points.present import entry_json, reward_json
 from app.points.rewards import create_reward, restock, set_active
-from app.points.services import InvalidRequest, PointsError, UnknownCitizen, grant_points
+from app.points.services import MAX_INT, InvalidRequest, PointsError, UnknownCitizen, grant_points
 
 staff_api_bp = Blueprint("staff_api", __name__)
 
@@ -35,12 +35,14 @@ def json_body() -> dict:
 
 
 def int_field(body: dict, name: str, *, required: bool = True) -> int | None:
-    """An integer field (not a bool, not a string), or InvalidRequest."""
+    """An integer field (not a bool, not a string) that fits the 32-bit columns, or InvalidRequest."""
     value = body.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidRequest(f"{name} 必须是整数")
+    if not -MAX_INT <= value <= MAX_INT:
+        raise InvalidRequest(f"{name} 超出范围（绝对值不超过 {MAX_INT}）")
     return value
 
 

@@ -306,11 +306,16 @@ def unknown_endpoint(unknown: str):
 
 
 def _check_api_key() -> None:
+    import hmac  # here, not at the top: this function is the whole of the issue-16 edit to this module
+
     key = _param("api_key")
     keys = current_app.config.get("OPEN311_API_KEYS") or []
     if not key:
         raise Open311Error(403, "api_key is required")
-    if key not in keys:
+    # Constant time, against every key (a list, not any() over a generator: no early exit); bytes, so a non-ASCII
+    # key is simply wrong.
+    given = key.encode("utf-8", "surrogateescape")
+    if not any([hmac.compare_digest(given, k.encode()) for k in keys]):
         raise Open311Error(403, "api_key is not valid")
 
 

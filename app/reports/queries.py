@@ -166,7 +166,11 @@ def _filtered(f: CaseFilter, actor: Actor, with_status: bool = True) -> Select:
     if with_status and f.status:
         query = query.where(Report.status.in_(f.status))
     if f.category:
-        ids = select(Category.id).where((Category.code == f.category) | (Category.code.startswith(f.category)))
+        # A class (E05) means its subclasses too; `%` and `_` are letters here, not LIKE wildcards.
+        ids = list(db.session.scalars(select(Category.id).where(
+            (Category.code == f.category) | Category.code.startswith(f.category, autoescape=True))))
+        if not ids:
+            raise BadFilter(f"category: 未知类别 {f.category}")
         query = query.where(Report.category_id.in_(ids))
     if f.grid:
         query = query.where(Report.grid_id.in_(grid_with_descendants(f.grid)))

@@ -78,8 +78,8 @@ def test_a_wrong_password_is_refused_and_five_lock_the_account(client, staff):
     for _ in range(5):
         response = login(client, "inspector", "wrong-password")
         assert response.status_code == 401 and "用户名或密码错误" in response.get_data(as_text=True)
-    response = login(client, "inspector")  # the right password, but locked now
-    assert response.status_code == 401 and "锁定" in response.get_data(as_text=True)
+    response = login(client, "inspector")  # the right password, but paused now
+    assert response.status_code == 401 and "登录失败次数过多" in response.get_data(as_text=True)
     assert client.get("/console/").status_code == 302
 
 
@@ -141,7 +141,8 @@ def test_the_session_cookie_is_httponly_and_samesite_and_secure_outside_developm
     cookie = login(c, "admin").headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     prod = create_app(
-        make_config(tmp_path, APP_ENV="production", WECHAT_TOKEN="t", WECHAT_APP_ID="wx1", WECHAT_APP_SECRET="s")
+        make_config(tmp_path, APP_ENV="production", SECRET_KEY="s" * 32, WECHAT_TOKEN="t", WECHAT_APP_ID="wx1",
+                    WECHAT_APP_SECRET="s")
     )
     assert prod.config["SESSION_COOKIE_SECURE"] is True
     with prod.test_request_context("/"):

@@ -118,7 +118,11 @@ def test_an_unknown_or_retired_code_gets_a_friendly_page_that_can_search_from_th
     assert response.status_code == 404
     html = response.get_data(as_text=True)
     assert '<html lang="zh-CN">' in html and "没有找到这块标牌" in html
-    assert "navigator.geolocation" in html and "/api/poi/nearby" in html
+    assert '<script src="/static/poi/nearby.js">' in html  # a static file: the CSP allows no inline script
+    script = client.get("/static/poi/nearby.js")
+    source = script.get_data(as_text=True)
+    script.close()
+    assert "navigator.geolocation" in source and "/api/poi/nearby" in source
     assert "查找我附近的便民设施" in html
     assert pending_scans(code) == 0
 
@@ -304,7 +308,10 @@ def test_inside_wechat_with_a_jssdk_signer_the_page_offers_wechats_own_map_in_gc
     assert "jweixin" not in client.get("/s/DEMO01", headers={"User-Agent": WECHAT_UA}).get_data(as_text=True)
     app.extensions["wechat_jssdk_signer"] = signer
     html = client.get("/s/DEMO01", headers={"User-Agent": WECHAT_UA}).get_data(as_text=True)
-    assert "jweixin-1.6.0.js" in html and "wx.openLocation" in html
+    assert "jweixin-1.6.0.js" in html and '<script src="/static/poi/wechat-nav.js">' in html
+    script = client.get("/static/poi/wechat-nav.js")
+    assert "wx.openLocation" in script.get_data(as_text=True)
+    script.close()
     s = sign()
     first = nearest_by_category(s.lat, s.lng)[0][1][0]
     gcj = from_wgs84(first.lat, first.lng, "gcj02")

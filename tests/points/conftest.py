@@ -52,9 +52,12 @@ def sign_in(client, citizen_id: int) -> None:
 
 
 def sign_in_staff(client, staff_id: int) -> None:
-    """What the console login leaves in the session."""
+    """What the console login leaves in the session: the id of a server-side staff session."""
+    from app.citizens.auth import STAFF_SESSION_KEY
+    from app.citizens.sessions import start_session
+
     with client.session_transaction() as sess:
-        sess["staff_id"] = staff_id
+        sess[STAFF_SESSION_KEY] = start_session(staff_id)
 
 
 def verified(report_id: int, citizen_id: int | None, category: str | None = "E0504", duplicate_of: int | None = None):

@@ -151,7 +151,10 @@ def test_a_citizen_redeems_in_the_shop_sees_the_code_and_staff_collect_it(
 
     desk = browser.new_context(locale="zh-CN")
     try:
-        desk.add_cookies([session_cookie(app, {"staff_id": staff_id})])
+        from app.citizens.auth import STAFF_SESSION_KEY
+        from app.citizens.sessions import start_session
+
+        desk.add_cookies([session_cookie(app, {STAFF_SESSION_KEY: start_session(staff_id)})])
         staff_page = desk.new_page()
         staff_page.goto(f"{live_server}/points/staff/pickup")
         staff_page.fill("#code", code_text.lower())

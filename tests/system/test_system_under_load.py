@@ -85,7 +85,7 @@ class Stack:
         self.env = {
             **os.environ,
             "APP_ENV": "production",
-            "SECRET_KEY": "system-test-secret",
+            "SECRET_KEY": "system-test-secret-of-at-least-32-bytes",
             "DATABASE_URL": self.db_url,
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "MEDIA_ROOT": str(tmp / "media"),
