@@ -71,12 +71,14 @@ class ReportNotFound(ReportError):
 
 @dataclass(frozen=True)
 class PhotoInput:
-    """A photo for a new case: already stored (sha256) or still to be fetched (source_ref, status pending)."""
+    """A photo for a new case: already stored (sha256), still to be fetched (source_ref, status pending), or refused
+    before any fetch (missing_reason: the case is kept, the photo recorded as not fetched)."""
 
     sha256: str | None = None
     source_ref: str | None = None
     width: int | None = None
     height: int | None = None
+    missing_reason: str | None = None
 
 
 @dataclass
@@ -93,6 +95,7 @@ class Submission:
     address: str | None = None
     photos: list[PhotoInput] = field(default_factory=list)
     client_ref: str | None = None
+    max_description: int | None = None  # a channel's own limit (Open311: 4,000); DESCRIPTION_MAX_CHARS otherwise
 
 
 def _local_today() -> datetime:
@@ -123,7 +126,7 @@ def _validate(sub: Submission) -> tuple[float, float, float, float, Category | N
     if not area.contains(lat, lng):
         raise OutsideServiceArea("这个位置不在本平台的服务范围内")
     description = (sub.description or "").strip()
-    limit = current_app.config["DESCRIPTION_MAX_CHARS"]
+    limit = sub.max_description or current_app.config["DESCRIPTION_MAX_CHARS"]
     if len(description) > limit:
         raise InvalidReport(f"问题描述太长（{len(description)} 字），请控制在 {limit} 字以内")
     if not description and not sub.photos:
@@ -229,7 +232,8 @@ def submit_report(sub: Submission) -> Report:
                 source_ref=p.source_ref,
                 width=p.width,
                 height=p.height,
-                status="stored" if p.sha256 else "pending",
+                status="stored" if p.sha256 else ("missing" if p.missing_reason else "pending"),
+                missing_reason=p.missing_reason and p.missing_reason[:200],
             )
         )
     db.session.flush()
