@@ -135,12 +135,14 @@ def load_config(overrides: dict | None = None) -> dict:
         "WECHAT_MESSAGE_MODE": (_env("WECHAT_MESSAGE_MODE", "") or "").lower(),
         # Outbound fetches of URLs others give us (app/fetch.py): networks allowed although private (an intranet
         # photo host, "10.20.0.0/16,..."), redirects followed (each re-checked), timeouts.
-        "FETCH_ALLOWED_NETWORKS": [n.strip() for n in (_env("FETCH_ALLOWED_NETWORKS", "") or "").split(",") if n.strip()],
+        "FETCH_ALLOWED_NETWORKS": [
+            n.strip() for n in (_env("FETCH_ALLOWED_NETWORKS", "") or "").split(",") if n.strip()
+        ],
         "FETCH_MAX_REDIRECTS": _int("FETCH_MAX_REDIRECTS", 3),
         "FETCH_CONNECT_TIMEOUT_S": _float("FETCH_CONNECT_TIMEOUT_S", 5.0),
         "FETCH_READ_TIMEOUT_S": _float("FETCH_READ_TIMEOUT_S", 20.0),
         # Decoding budget per image: pixels (MEDIA_MAX_PIXELS) and the memory the decode would take.
-        "MEDIA_MAX_DECODE_BYTES": _int("MEDIA_MAX_DECODE_BYTES", 160 * 1024 * 1024),
+        "MEDIA_MAX_DECODE_BYTES": _int("MEDIA_MAX_DECODE_BYTES", 96 * 1024 * 1024),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,
