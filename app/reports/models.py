@@ -229,3 +229,18 @@ class DuplicateCandidate(db.Model):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
     distance_m: Mapped[float] = mapped_column(Float)
+
+
+class Open311Update(db.Model):
+    """An update a client posted through Open311's servicerequestupdates (FixMyStreet's comment on a case): kept as a
+    trail comment; (client, update_id) is unique so the client's retries add it once."""
+
+    __tablename__ = "open311_updates"
+    __table_args__ = (UniqueConstraint("client", "update_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(32))  # a digest of the api_key, never the key itself
+    update_id: Mapped[str] = mapped_column(String(64))  # the client's own id of the update
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("report_events.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,6 +20,7 @@ from app.fetch import FetchRefused, check_url
 from app.jobs import enqueue
 from app.reports.models import Category, Report
 from app.reports.open311 import parsing as p
+from app.reports.open311 import updates
 from app.reports.open311.media import SOURCE_PREFIX, fetch_media_url, media_policy
 from app.reports.open311.parsing import Open311Error
 from app.reports.open311.rendering import render, render_error, request_dict, service_dict
@@ -194,6 +195,18 @@ def create_request(fmt: str):
         [{"service_request_id": number, "token": token, "service_notice": notice, "account_id": ""}],
         201,
     )
+
+
+@bp.get(f"/servicerequestupdates.{FMT}")
+def list_request_updates(fmt: str):
+    """FixMyStreet's extension: the state changes of our cases in a window (app.reports.open311.updates)."""
+    return render(fmt, "service_request_updates", "request_update", updates.list_updates())
+
+
+@bp.post(f"/servicerequestupdates.{FMT}")
+def post_request_update(fmt: str):
+    """FixMyStreet's extension: a client's update to one of our cases, kept once per update_id."""
+    return render(fmt, "service_request_updates", "request_update", [updates.post_update()], 201)
 
 
 @bp.route("/<path:unknown>", methods=ALL_METHODS)
