@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -131,7 +132,11 @@ class Report(db.Model):
 
     __tablename__ = "reports"
     __table_args__ = (
-        CheckConstraint("lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180", name="coords_in_range"),
+        # A point in range, or (an address-only Open311 request) no point at all and flagged for the dispatcher.
+        CheckConstraint(
+            "(lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180) OR (lat IS NULL AND lng IS NULL AND needs_location)",
+            name="coords_in_range",
+        ),
         Index("ix_reports_geo", "lat", "lng"),
         Index("ix_reports_status_submitted", "status", "submitted_at"),
         Index("ix_reports_department_status", "department_id", "status"),
@@ -145,10 +150,12 @@ class Report(db.Model):
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    lat: Mapped[float] = mapped_column(Float)  # WGS-84
-    lng: Mapped[float] = mapped_column(Float)
-    raw_lat: Mapped[float] = mapped_column(Float)  # as received, in raw_crs
-    raw_lng: Mapped[float] = mapped_column(Float)
+    # WGS-84; None only while needs_location (an address-only request the dispatcher has still to place).
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    raw_lat: Mapped[float | None] = mapped_column(Float)  # as received, in raw_crs
+    raw_lng: Mapped[float | None] = mapped_column(Float)
+    needs_location: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     raw_crs: Mapped[str] = mapped_column(String(8))
     address: Mapped[str | None] = mapped_column(String(200))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid_cells.id"), index=True)

@@ -198,3 +198,36 @@ def test_an_update_from_another_client_with_the_same_id_is_its_own(client, app):
     second = client.post(f"{V2}/servicerequestupdates.json",
                          data=_fixmystreet_update(number, api_key="another-client-key")).get_json()
     assert first[0]["update_id"] != second[0]["update_id"]
+
+
+@pytest.mark.parametrize("where", [{"address_string": "江北区观音桥步行街 12 号"}, {"address_id": "#NOTPINPOINTED#"}])
+def test_an_address_only_request_is_registered_without_a_point_and_flagged_for_the_dispatcher(client, where):
+    response = client.post(f"{V2}/requests.json", data=form(lat=None, long=None, **where))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    r = db.session.scalar(select(Report))
+    assert r.lat is None and r.lng is None and r.needs_location and r.grid_id is None
+    assert list(where.values())[0] in r.address
+    [body] = client.get(f"{V2}/requests/{r.case_number}.json").get_json()
+    assert body["lat"] == "" and body["long"] == "" and body["status"] == "open"
+    assert ET.fromstring(client.get(f"{V2}/requests.xml").data).find("request/lat").text is None
+
+
+def test_a_case_without_a_point_opens_in_the_console_and_the_staff_api(client, app, staff):
+    from tests.console.conftest import login
+
+    client.post(f"{V2}/requests.json", data=form(lat=None, long=None, address_string="观音桥"))
+    r = db.session.scalar(select(Report))
+    number, report_id = r.case_number, r.id
+    db.session.commit()
+    app.config["MAP_TILE_URL"] = "https://tiles.example.org/{z}/{x}/{y}.png"
+    login(client, "dispatcher")
+    page = client.get(f"/console/cases/{report_id}")
+    assert page.status_code == 200 and "待定位" in page.get_data(as_text=True)
+    assert client.get("/console/").status_code == 200  # the dashboard's heat map skips it
+    assert number
+
+
+def test_a_request_with_no_location_at_all_is_refused_naming_every_accepted_field(client):
+    response = client.post(f"{V2}/requests.json", data=form(lat=None, long=None))
+    assert response.status_code == 400
+    assert "lat and long, address_string or address_id" in response.get_json()[0]["description"]

@@ -155,10 +155,9 @@ def create_request(fmt: str):
     if code is None:
         raise Open311Error(400, "service_code is required")
     category = _active_subclass(code)
-    point = p.location()
-    if point is None:
-        raise Open311Error(400, "lat and long are required: this server cannot yet place an address_string or "
-                                "address_id on its map")
+    point = p.location() or (None, None)  # address-only: registered without a point, flagged for the dispatcher
+    address = " ".join(x for x in (p.param("address_string"), p.param("address_id") and
+                                   f"[address_id {p.param('address_id')}]") if x) or None
     description = p.description()
     photos = _media_photos()
     token = uuid.uuid4().hex
@@ -171,7 +170,7 @@ def create_request(fmt: str):
                 crs="wgs84",
                 description=description or category.name,
                 category_code=category.code,
-                address=p.param("address_string"),
+                address=address,
                 photos=photos,
                 client_ref=f"open311:{token}",
                 max_description=p.MAX_DESCRIPTION,
