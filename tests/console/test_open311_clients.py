@@ -206,7 +206,7 @@ def test_an_address_only_request_is_registered_without_a_point_and_flagged_for_t
     assert response.status_code == 201, response.get_data(as_text=True)
     r = db.session.scalar(select(Report))
     assert r.lat is None and r.lng is None and r.needs_location and r.grid_id is None
-    assert list(where.values())[0] in r.address
+    assert next(iter(where.values())) in r.address
     [body] = client.get(f"{V2}/requests/{r.case_number}.json").get_json()
     assert body["lat"] == "" and body["long"] == "" and body["status"] == "open"
     assert ET.fromstring(client.get(f"{V2}/requests.xml").data).find("request/lat").text is None
