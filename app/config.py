@@ -165,6 +165,19 @@ def load_config(overrides: dict | None = None) -> dict:
         # HSTS on HTTPS responses in production (0 turns it off); nginx sends the same on what it serves itself.
         "HSTS_MAX_AGE_S": _int("HSTS_MAX_AGE_S", 365 * 24 * 3600),
         # --- end of the hardening block ---
+        # Issue 16 (webhook, fetching, images): see docs/configuration.md and docs/security.md.
+        # WECHAT_MESSAGE_MODE: plain | compatible | safe; empty means safe with an EncodingAESKey, plain without.
+        "WECHAT_MESSAGE_MODE": (_env("WECHAT_MESSAGE_MODE", "") or "").lower(),
+        # Outbound fetches of URLs others give us (app/fetch.py): networks allowed although private (an intranet
+        # photo host, "10.20.0.0/16,..."), redirects followed (each re-checked), timeouts.
+        "FETCH_ALLOWED_NETWORKS": [
+            n.strip() for n in (_env("FETCH_ALLOWED_NETWORKS", "") or "").split(",") if n.strip()
+        ],
+        "FETCH_MAX_REDIRECTS": _int("FETCH_MAX_REDIRECTS", 3),
+        "FETCH_CONNECT_TIMEOUT_S": _float("FETCH_CONNECT_TIMEOUT_S", 5.0),
+        "FETCH_READ_TIMEOUT_S": _float("FETCH_READ_TIMEOUT_S", 20.0),
+        # Decoding budget per image: pixels (MEDIA_MAX_PIXELS) and the memory the decode would take.
+        "MEDIA_MAX_DECODE_BYTES": _int("MEDIA_MAX_DECODE_BYTES", 96 * 1024 * 1024),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

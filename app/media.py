@@ -1,8 +1,13 @@
-"""Photos: validated by decoding (JPEG/PNG only), size and pixel limits, EXIF removed, content-addressed storage.
+"""Photos: validated by decoding (JPEG/PNG only), size, pixel and memory limits, metadata removed, content-addressed.
 
-A citizen's photo may carry the GPS position of their home in its EXIF block: we re-encode every image without
-EXIF (after applying its orientation), so nothing we store or serve carries it. Files are named by the SHA-256 of
-the stored bytes, so the same photo sent twice is stored once and a name can never be a path trick.
+Decoding is bounded before it starts: from the header alone we know the size; a JPEG is asked to decode at the
+smallest DCT scale (draft) that still gives the stored size; then the pixels to decode and the memory the decode and
+its conversions would take (MEDIA_MAX_PIXELS, MEDIA_MAX_DECODE_BYTES) must fit, or the image is refused undecoded.
+
+A citizen's photo may carry the GPS position of their home in its metadata: we re-encode every image from its pixels
+alone (after applying its orientation), with no EXIF, XMP, IPTC, comment or ICC block (a profile other than sRGB is
+applied to the pixels first), so nothing we store or serve carries it. Files are named by the SHA-256 of the stored
+bytes, so the same photo sent twice is stored once and a name can never be a path trick.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"JPEG", "PNG"}
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -44,9 +49,30 @@ class StoredImage:
     content_type: str = "image/jpeg"
 
 
+# Bytes per pixel of a decoded mode, and of the working copies _to_jpeg makes from it (RGBA + RGB background for
+# alpha and palettes, one RGB copy for other modes, none for RGB).
+_DECODED_BPP = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "RGB": 3, "YCbCr": 3, "LAB": 3,
+                "HSV": 3, "RGBA": 4, "RGBa": 4, "CMYK": 4, "I": 4, "F": 4}
+_WORKING_BPP = {"RGB": 0, "RGBA": 7, "LA": 7, "P": 7, "PA": 7}
+
+
 def _limits() -> tuple[int, int, int, int]:
     cfg = current_app.config
     return cfg["MEDIA_MAX_BYTES"], cfg["MEDIA_MAX_PIXELS"], cfg["MEDIA_MAX_EDGE"], cfg["MEDIA_THUMB_EDGE"]
+
+
+def decode_cost(mode: str, size: tuple[int, int]) -> int:
+    """The memory (bytes) decoding an image of this mode and size, then converting it for storage, would take."""
+    pixels = size[0] * size[1]
+    return pixels * (_DECODED_BPP.get(mode, 4) + _WORKING_BPP.get(mode, 3))
+
+
+def _draft_jpeg(img: Image.Image, max_edge: int) -> None:
+    """Ask the JPEG decoder for the smallest DCT scale (1/2, 1/4, 1/8) that still covers the stored size."""
+    width, height = img.size
+    scale = max_edge / max(width, height)
+    if img.format == "JPEG" and scale < 1:
+        img.draft(img.mode if img.mode in ("RGB", "L") else None, (int(width * scale) + 1, int(height * scale) + 1))
 
 
 def media_root() -> Path:
@@ -61,21 +87,26 @@ def path_for(sha256: str, variant: str = "original") -> Path:
     return media_root() / sha256[:2] / f"{sha256}{VARIANTS[variant]}"
 
 
-def _open_checked(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
+def _open_checked(data: bytes, max_bytes: int, max_pixels: int, max_edge: int = 0) -> Image.Image:
     if len(data) == 0:
         raise MediaRejected("empty", "图片是空的")
     if len(data) > max_bytes:
         size_mb, max_mb = len(data) // 1024 // 1024, max_bytes // 1024 // 1024
         raise MediaRejected("too_large", f"图片太大（{size_mb} MB），请发送 {max_mb} MB 以内的照片")
+    max_decode = current_app.config.get("MEDIA_MAX_DECODE_BYTES", 96 * 1024 * 1024)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             if img.format not in ALLOWED_FORMATS:
                 raise MediaRejected("unsupported_format", "只支持 JPG 或 PNG 照片")
+            if max_edge:
+                _draft_jpeg(img, max_edge)  # before any pixel is decoded
             width, height = img.size
             if width * height > max_pixels:
                 raise MediaRejected("too_many_pixels", f"图片像素过多（{width}×{height}），请发送普通手机照片")
+            if decode_cost(img.mode, img.size) > max_decode:
+                raise MediaRejected("too_many_pixels", f"图片过大（{width}×{height}），请发送普通手机照片")
             img.load()
     except MediaRejected:
         raise
@@ -86,8 +117,22 @@ def _open_checked(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
     return img
 
 
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile to the pixels (so none need be stored); unchanged when there is none."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "L", "CMYK"):
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        out_mode = "RGBA" if img.mode == "RGBA" else "RGB"
+        return ImageCms.profileToProfile(img, source, ImageCms.createProfile("sRGB"), outputMode=out_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return img  # an unreadable profile: the pixels as they are, still stored without it
+
+
 def _to_jpeg(img: Image.Image, max_edge: int) -> bytes:
     img = ImageOps.exif_transpose(img)  # keep the picture upright once the EXIF orientation is gone
+    img = _to_srgb(img)
     if img.mode in ("RGBA", "LA", "P"):
         img = img.convert("RGBA")
         background = Image.new("RGB", img.size, (255, 255, 255))
@@ -96,8 +141,14 @@ def _to_jpeg(img: Image.Image, max_edge: int) -> bytes:
     elif img.mode != "RGB":
         img = img.convert("RGB")
     img.thumbnail((max_edge, max_edge), Image.Resampling.LANCZOS)
+    return _save_bare(img, quality=85, optimize=True)
+
+
+def _save_bare(img: Image.Image, **options) -> bytes:
+    """JPEG from the pixels alone: Pillow would otherwise copy a comment (COM) and other blocks from img.info."""
+    img.info = {}
     out = io.BytesIO()
-    img.save(out, "JPEG", quality=85, optimize=True)  # no exif= argument: EXIF (and GPS) is dropped
+    img.save(out, "JPEG", exif=b"", comment=b"", **options)
     return out.getvalue()
 
 
@@ -116,7 +167,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def store_image(data: bytes) -> StoredImage:
     """Validate, clean and store an image with its thumbnail; raises MediaRejected with the reason."""
     max_bytes, max_pixels, max_edge, thumb_edge = _limits()
-    img = _open_checked(data, max_bytes, max_pixels)
+    img = _open_checked(data, max_bytes, max_pixels, max_edge)
     clean = _to_jpeg(img, max_edge)
     sha = hashlib.sha256(clean).hexdigest()
     original = path_for(sha, "original")
@@ -126,9 +177,7 @@ def store_image(data: bytes) -> StoredImage:
     if not thumb.exists():
         small = Image.open(io.BytesIO(clean))
         small.thumbnail((thumb_edge, thumb_edge), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        small.save(buf, "JPEG", quality=80)
-        _write_atomic(thumb, buf.getvalue())
+        _write_atomic(thumb, _save_bare(small, quality=80))
     with Image.open(io.BytesIO(clean)) as final:
         width, height = final.size
     return StoredImage(sha256=sha, width=width, height=height, size_bytes=len(clean))

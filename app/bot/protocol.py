@@ -49,6 +49,46 @@ def check_timestamp(timestamp: str | None, max_skew_s: int, now: float | None = 
         raise ProtocolError("stale timestamp", 403)
 
 
+MODES = ("plain", "compatible", "safe")
+
+
+def message_mode(configured: str | None, encoding_aes_key: str | None) -> str:
+    """The account's message mode: WECHAT_MESSAGE_MODE, or safe when an EncodingAESKey is set and plain otherwise.
+
+    Compatible mode (plain and encrypted pushes both accepted) is only ever an explicit choice: it is the transition
+    WeChat offers while an account moves to safe mode, and it keeps the plain-mode weakness (below)."""
+    mode = (configured or ("safe" if encoding_aes_key else "plain")).strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"WECHAT_MESSAGE_MODE must be plain, compatible or safe, not {configured!r}")
+    if mode != "plain" and not encoding_aes_key:
+        raise ValueError(f"WECHAT_MESSAGE_MODE={mode} needs WECHAT_ENCODING_AES_KEY")
+    return mode
+
+
+def replay_key(timestamp: str, nonce: str, sig: str) -> str:
+    """The Redis key that remembers one signed plain-mode query for the skew window."""
+    return f"bot:seen:{timestamp}:{nonce[:64]}:{sig[:40]}"
+
+
+def body_digest(body: bytes) -> str:
+    """What a remembered query is bound to: the body it first came with."""
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def check_replay(redis, timestamp: str, nonce: str, sig: str, body: bytes, max_skew_s: int) -> None:
+    """Refuse a signed plain-mode query used again with another body (ProtocolError 403).
+
+    A plain push's signature covers only (token, timestamp, nonce): anyone who sees one signed URL could post any body
+    with it while the timestamp is fresh. The first use binds the query to its body's digest (one SET NX GET: one
+    round trip); WeChat's own retries repeat the body and pass; another body is refused. The key lives for twice the
+    skew, longer than the timestamp can be accepted.
+    """
+    digest = body_digest(body)
+    first = redis.set(replay_key(timestamp, nonce, sig), digest, nx=True, ex=2 * max_skew_s + 1, get=True)
+    if first is not None and (first.decode() if isinstance(first, bytes) else first) != digest:
+        raise ProtocolError("signed query replayed with another body", 403)
+
+
 def aes_keys(*encoding_aes_keys: str) -> list[bytes]:
     """32-byte keys from EncodingAESKeys (43 base64 characters each); empty settings are skipped."""
     keys = []

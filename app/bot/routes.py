@@ -1,7 +1,9 @@
 """The WeChat webhook (`/wechat`) and the WeChat OAuth entry of the citizen H5 pages (`/points/login`).
 
 The webhook is thin: verify → decrypt → parse → record/dedup/dispatch (app.bot.inbound) → reply. Nothing slow runs
-here: media downloads and API calls are rq jobs.
+here: media downloads and API calls are rq jobs. WECHAT_MESSAGE_MODE decides what is accepted: safe (the default when
+an EncodingAESKey is set) refuses plain pushes; plain refuses encrypted ones; compatible takes both. A plain push's
+signature does not cover its body, so each signed query is bound to the body it first came with (check_replay).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import secrets
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, redirect, request, session, url_for
+from redis.exceptions import RedisError
 
 from app.bot import protocol
 from app.bot.inbound import handle_push
-from app.extensions import csrf
+from app.extensions import csrf, get_redis
 
 bp = Blueprint("bot", __name__)
 csrf.exempt(bp)
@@ -23,6 +26,33 @@ OAUTH_STATE_KEY = "wechat_oauth_state"
 
 def _text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
+
+
+def _mode() -> str:
+    try:
+        return protocol.message_mode(current_app.config.get("WECHAT_MESSAGE_MODE"),
+                                     current_app.config["WECHAT_ENCODING_AES_KEY"])
+    except ValueError as exc:
+        current_app.logger.error("wechat: %s", exc)
+        raise protocol.ProtocolError("webhook misconfigured", 500) from exc
+
+
+def _encrypted(mode: str, args, fields: dict[str, str]) -> bool:
+    """Whether to treat the push as encrypted; in plain mode an encrypted push is refused."""
+    encrypted = args.get("encrypt_type") == "aes" or ("Encrypt" in fields and "MsgType" not in fields)
+    if mode == "plain":
+        if encrypted:
+            raise protocol.ProtocolError("encrypted push but the account is in plain mode", 400)
+        return False
+    return encrypted or "Encrypt" in fields  # safe/compatible: an Encrypt element is always what counts
+
+
+def _check_replay(timestamp: str, nonce: str, sig: str, body: bytes, max_skew_s: int) -> None:
+    """Plain pushes only (their signature does not cover the body); if Redis is away the push is let through."""
+    try:
+        protocol.check_replay(get_redis(), timestamp, nonce, sig, body, max_skew_s)
+    except RedisError as exc:
+        current_app.logger.warning("wechat: replay check skipped, Redis failed: %s", exc)
 
 
 @bp.route("/wechat", methods=["GET", "POST"])
@@ -37,6 +67,7 @@ def wechat():
         protocol.check_signature(args.get("signature"), token, timestamp, nonce)
         if request.method == "GET":
             return _text(args.get("echostr", ""))
+        mode = _mode()
         if (request.content_length or 0) > cfg["WECHAT_MAX_BODY_BYTES"]:
             raise protocol.ProtocolError("body too large", 413)
         body = request.stream.read(cfg["WECHAT_MAX_BODY_BYTES"] + 1)
@@ -44,7 +75,7 @@ def wechat():
             raise protocol.ProtocolError("body too large", 413)
         fields = protocol.parse_xml(body)
         reply_key = None
-        if args.get("encrypt_type") == "aes" or ("Encrypt" in fields and "MsgType" not in fields):
+        if _encrypted(mode, args, fields):
             encrypted = fields.get("Encrypt", "")
             protocol.check_signature(args.get("msg_signature"), token, timestamp, nonce, encrypted)
             keys = protocol.aes_keys(cfg["WECHAT_ENCODING_AES_KEY"], cfg["WECHAT_PREVIOUS_ENCODING_AES_KEY"])
@@ -59,6 +90,10 @@ def wechat():
                     continue
             if reply_key is None:
                 raise protocol.ProtocolError("cannot decrypt", 400)
+        else:
+            if mode == "safe":
+                raise protocol.ProtocolError("plain push refused: the account is in safe mode", 403)
+            _check_replay(timestamp, nonce, args.get("signature", ""), body, cfg["WECHAT_MAX_SKEW_S"])
         msg = protocol.to_message(fields)
     except protocol.ProtocolError as exc:
         current_app.logger.warning("wechat push refused: %s", exc)

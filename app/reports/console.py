@@ -146,7 +146,7 @@ def _visible_report(report_id: int) -> Report:
 def _map_tiles(report: Report) -> dict | None:
     """A 3×3 mosaic of map tiles around the case with the marker's pixel position, when MAP_TILE_URL is set."""
     template = current_app.config.get("MAP_TILE_URL")
-    if not template:
+    if not template or report.lat is None:  # no map without a point (needs_location)
         return None
     lat, lng = geo.from_wgs84(report.lat, report.lng, current_app.config.get("MAP_TILE_CRS", "wgs84"))
     z = 17

@@ -132,7 +132,11 @@ class Report(db.Model):
 
     __tablename__ = "reports"
     __table_args__ = (
-        CheckConstraint("lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180", name="coords_in_range"),
+        # A point in range, or (an address-only Open311 request) no point at all and flagged for the dispatcher.
+        CheckConstraint(
+            "(lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180) OR (lat IS NULL AND lng IS NULL AND needs_location)",
+            name="coords_in_range",
+        ),
         Index("ix_reports_geo", "lat", "lng"),
         Index("ix_reports_status_submitted", "status", "submitted_at"),
         Index("ix_reports_department_status", "department_id", "status"),
@@ -146,10 +150,12 @@ class Report(db.Model):
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    lat: Mapped[float] = mapped_column(Float)  # WGS-84
-    lng: Mapped[float] = mapped_column(Float)
-    raw_lat: Mapped[float] = mapped_column(Float)  # as received, in raw_crs
-    raw_lng: Mapped[float] = mapped_column(Float)
+    # WGS-84; None only while needs_location (an address-only request the dispatcher has still to place).
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    raw_lat: Mapped[float | None] = mapped_column(Float)  # as received, in raw_crs
+    raw_lng: Mapped[float | None] = mapped_column(Float)
+    needs_location: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     raw_crs: Mapped[str] = mapped_column(String(8))
     address: Mapped[str | None] = mapped_column(String(200))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid_cells.id"), index=True)
@@ -262,3 +268,18 @@ class DuplicateCandidate(db.Model):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
     distance_m: Mapped[float] = mapped_column(Float)
+
+
+class Open311Update(db.Model):
+    """An update a client posted through Open311's servicerequestupdates (FixMyStreet's comment on a case): kept as a
+    trail comment; (client, update_id) is unique so the client's retries add it once."""
+
+    __tablename__ = "open311_updates"
+    __table_args__ = (UniqueConstraint("client", "update_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(32))  # a digest of the api_key, never the key itself
+    update_id: Mapped[str] = mapped_column(String(64))  # the client's own id of the update
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("report_events.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

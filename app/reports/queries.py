@@ -288,7 +288,7 @@ def dashboard(actor: Actor, days: int = 30, heat_size: int = 24) -> Dashboard:
             overdue[dname] = overdue.get(dname, 0) + 1
         if r.closed_at is not None and r.status == "closed":
             close_hours.append((r.closed_at - r.submitted_at).total_seconds() / 3600)
-        if minlat <= r.lat <= maxlat and minlng <= r.lng <= maxlng:
+        if r.lat is not None and minlat <= r.lat <= maxlat and minlng <= r.lng <= maxlng:  # unplaced: no cell
             row = min(heat_rows - 1, int((maxlat - r.lat) / (maxlat - minlat) * heat_rows))
             col = min(heat_size - 1, int((r.lng - minlng) / (maxlng - minlng) * heat_size))
             heat[row][col] += 1

@@ -80,12 +80,14 @@ class ReportNotFound(ReportError):
 
 @dataclass(frozen=True)
 class PhotoInput:
-    """A photo for a new case: already stored (sha256) or still to be fetched (source_ref, status pending)."""
+    """A photo for a new case: already stored (sha256), still to be fetched (source_ref, status pending), or refused
+    before any fetch (missing_reason: the case is kept, the photo recorded as not fetched)."""
 
     sha256: str | None = None
     source_ref: str | None = None
     width: int | None = None
     height: int | None = None
+    missing_reason: str | None = None
 
 
 @dataclass
@@ -93,8 +95,8 @@ class Submission:
     """What a channel hands to submit_report."""
 
     channel: str
-    lat: float
-    lng: float
+    lat: float | None  # None with lng for an address-only request (needs_location): address is then required
+    lng: float | None
     crs: str = "wgs84"
     description: str = ""
     category_code: str | None = None
@@ -102,6 +104,7 @@ class Submission:
     address: str | None = None
     photos: list[PhotoInput] = field(default_factory=list)
     client_ref: str | None = None
+    max_description: int | None = None  # a channel's own limit (Open311: 4,000); DESCRIPTION_MAX_CHARS otherwise
 
 
 def _local_today() -> datetime:
@@ -119,9 +122,13 @@ def next_case_number() -> str:
     return f"{current_app.config['CASE_NUMBER_PREFIX']}{today:%y%m%d}{seq:04d}"
 
 
-def _validate(sub: Submission) -> tuple[float, float, float, float, Category | None]:
+def _validate(sub: Submission) -> tuple[float | None, float | None, float | None, float | None, Category | None]:
     if sub.channel not in ("wechat", "open311", "console", "hotline"):
         raise InvalidReport(f"未知渠道 {sub.channel!r}")
+    if sub.lat is None and sub.lng is None:
+        if not (sub.address or "").strip():
+            raise InvalidReport("请提供位置：坐标或地址")
+        return None, None, None, None, _validated_rest(sub)
     try:
         raw_lat, raw_lng = geo.parse_coordinates(sub.lat, sub.lng)
         crs = geo.normalize_crs(sub.crs)
@@ -131,8 +138,13 @@ def _validate(sub: Submission) -> tuple[float, float, float, float, Category | N
     area = current_app.extensions["service_area"]
     if not area.contains(lat, lng):
         raise OutsideServiceArea("这个位置不在本平台的服务范围内")
+    return raw_lat, raw_lng, lat, lng, _validated_rest(sub)
+
+
+def _validated_rest(sub: Submission) -> Category | None:
+    """The description and the category (what every submission needs, with or without a point)."""
     description = (sub.description or "").strip()
-    limit = current_app.config["DESCRIPTION_MAX_CHARS"]
+    limit = sub.max_description or current_app.config["DESCRIPTION_MAX_CHARS"]
     if len(description) > limit:
         raise InvalidReport(f"问题描述太长（{len(description)} 字），请控制在 {limit} 字以内")
     if not description and not sub.photos:
@@ -145,7 +157,7 @@ def _validate(sub: Submission) -> tuple[float, float, float, float, Category | N
         if category is None:
             raise UnknownCategory(f"未知的问题类别 {sub.category_code!r}")
     sub.description = description
-    return raw_lat, raw_lng, lat, lng, category
+    return category
 
 
 def find_duplicate_candidates(
@@ -216,7 +228,8 @@ def submit_report(sub: Submission) -> Report:
         raise ReportsPaused("您的举报功能已暂停，暂时无法受理新的举报。如有疑问，请拨打 12345 咨询。")
     raw_lat, raw_lng, lat, lng, category = _validate(sub)
     screening = screen(sub.description)  # flagged text waits for a moderator before it is public
-    grid_id = find_grid(lat, lng)
+    placed = lat is not None
+    grid_id = find_grid(lat, lng) if placed else None
     report = Report(
         case_number=next_case_number(),
         client_ref=sub.client_ref,
@@ -228,6 +241,7 @@ def submit_report(sub: Submission) -> Report:
         raw_lat=raw_lat,
         raw_lng=raw_lng,
         raw_crs=geo.normalize_crs(sub.crs),
+        needs_location=not placed,
         address=(sub.address or None) and sub.address[:200],
         grid_id=grid_id,
         department_id=resolve_department(category, grid_id),
@@ -245,11 +259,12 @@ def submit_report(sub: Submission) -> Report:
                 source_ref=p.source_ref,
                 width=p.width,
                 height=p.height,
-                status="stored" if p.sha256 else "pending",
+                status="stored" if p.sha256 else ("missing" if p.missing_reason else "pending"),
+                missing_reason=p.missing_reason and p.missing_reason[:200],
             )
         )
     db.session.flush()
-    duplicates = find_duplicate_candidates(lat, lng, category, exclude_id=report.id)
+    duplicates = find_duplicate_candidates(lat, lng, category, exclude_id=report.id) if placed else []
     for other, distance in duplicates:
         db.session.add(DuplicateCandidate(report_id=report.id, candidate_id=other.id, distance_m=round(distance, 1)))
     actor = Actor(kind="citizen" if sub.citizen_id else sub.channel, id=sub.citizen_id, name=sub.channel)

@@ -44,6 +44,7 @@ def case_summary(r: Report) -> dict:
         "address": r.address,
         "lat": r.lat,
         "lng": r.lng,
+        "needs_location": bool(r.needs_location),  # lat and lng are null until the dispatcher places the case
         "overdue": bool(r.overdue),
         "submitted_at": _iso(r.submitted_at),
         "dispatched_at": _iso(r.dispatched_at),

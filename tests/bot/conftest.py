@@ -24,6 +24,7 @@ def fake_wechat(app):
         WECHAT_TOKEN=TOKEN,
         WECHAT_ENCODING_AES_KEY=AES_KEY,
         WECHAT_HTTP_TIMEOUT_S=2.0,
+        WECHAT_MESSAGE_MODE="compatible",  # the tests push in all three modes; the modes' own tests change it
     )
     yield fake
     fake.stop()

@@ -43,12 +43,13 @@ def test_an_internal_note_reaches_no_citizen_surface_and_public_notes_do(
     o311_json = client.get(f"/open311/v2/requests/{case_number}.json").get_data(as_text=True)
     o311_xml = client.get(f"/open311/v2/requests/{case_number}.xml").get_data(as_text=True)
     o311_list = client.get("/open311/v2/requests.json").get_data(as_text=True)
+    o311_updates = client.get("/open311/v2/servicerequestupdates.xml").get_data(as_text=True)
     sign_in(client, report.citizen_id)
     points_pages = [client.get(p).get_data(as_text=True) for p in ("/points/", "/points/redemptions")]
     notices = texts_to(fake_wechat, c.openid)
 
     surfaces = {"chat": chat, "public page": public_page, "open311 json": o311_json, "open311 xml": o311_xml,
-                "open311 list": o311_list, "notifications": "\n".join(notices)}
+                "open311 list": o311_list, "open311 updates": o311_updates, "notifications": "\n".join(notices)}
     surfaces.update({f"points page {i}": html for i, html in enumerate(points_pages)})
     for name, body in surfaces.items():
         assert "MARK-7f3a" not in body, name
@@ -57,6 +58,7 @@ def test_an_internal_note_reaches_no_citizen_surface_and_public_notes_do(
     assert "已联系物业，近日处理" in chat and "井盖已补装" in chat
     assert "已联系物业，近日处理" in public_page and "井盖已补装" in public_page
     assert any("井盖已补装" in n for n in notices)
+    assert "已处置：井盖已补装" in o311_updates
     ET.fromstring(o311_xml)  # still well-formed
     # and staff still see everything
     detail = [e for e in report_trail(report.id) if "MARK-7f3a" in (e.note or "")]

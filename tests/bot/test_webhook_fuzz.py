@@ -77,7 +77,7 @@ def _post(client, body: bytes, params: dict):
 
 
 def _signed(fields: dict, safe: bool) -> tuple[bytes, dict]:
-    ts, nonce = str(int(time.time())), "fuzz"
+    ts, nonce = str(int(time.time())), os.urandom(6).hex()  # WeChat sends a fresh nonce per push
     params = {"timestamp": ts, "nonce": nonce, "signature": sign(TOKEN, ts, nonce)}
     plain = message_xml(fields)
     if not safe:

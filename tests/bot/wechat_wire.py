@@ -81,8 +81,10 @@ class WeChat:
         self.mode = mode
         self.aes_key = aes_key
 
-    def query(self, timestamp: int | None = None, nonce: str = "nonce123") -> dict:
+    def query(self, timestamp: int | None = None, nonce: str | None = None) -> dict:
+        """A signed query; a fresh nonce each time, as WeChat sends (the replay guard binds a query to its body)."""
         ts = str(timestamp if timestamp is not None else int(time.time()))
+        nonce = nonce or os.urandom(6).hex()
         return {"timestamp": ts, "nonce": nonce, "signature": sign(TOKEN, ts, nonce)}
 
     def raw(self, body: bytes | str, params: dict) -> requests.Response:

@@ -74,8 +74,12 @@ def test_a_hidden_photo_and_a_hidden_case_appear_on_no_public_surface(app, clien
     assert citizen_view(db.session.get(Report, r.id)).photos == []
     assert citizen_view(db.session.get(Report, r.id), audience="reporter").photos == []
     assert r.case_number in client.get("/cases").get_data(as_text=True)
+    assert r.case_number in client.get("/open311/v2/requests.json").get_data(as_text=True)
     mod.post(f"/console/moderation/{r.id}/hide_case", data={"csrf_token": token})
     assert client.get(f"/cases/{r.case_number}").status_code == 404
+    assert client.get(f"/open311/v2/requests/{r.case_number}.json").status_code == 404
+    assert r.case_number not in client.get("/open311/v2/requests.json").get_data(as_text=True)
+    assert r.case_number not in client.get("/open311/v2/servicerequestupdates.json").get_data(as_text=True)
     assert r.case_number not in client.get("/cases").get_data(as_text=True)
     assert r.case_number not in client.get("/cases/map.json").get_data(as_text=True)
 
@@ -100,6 +104,10 @@ def test_the_public_list_and_map_show_registered_cases_with_masked_text_and_no_p
     points = client.get("/cases/map.json").json["points"]
     assert {p["case_number"] for p in points} == {r.case_number, other.case_number}
     assert all(set(p) == {"case_number", "lat", "lng", "status", "status_label", "category"} for p in points)
+    o311 = {x["service_request_id"]: x for x in client.get("/open311/v2/requests.json").json}
+    assert o311[r.case_number]["description"] == "车牌渝A***45的车天天停在人行道上"
+    assert o311[other.case_number]["description"] == ""  # not registered yet
+    assert (o311[r.case_number]["lat"], o311[r.case_number]["long"]) == (citizen_view(r).lat, citizen_view(r).lng)
     filtered = client.get("/cases?state=closed").get_data(as_text=True)
     assert r.case_number not in filtered
 
