@@ -1,7 +1,7 @@
 """open311: updates posted through servicerequestupdates (FixMyStreet), unique per client and update id
 
 Revision ID: o3110001
-Revises: bot0002
+Revises: sec0001
 Create Date: 2026-12-02 07:00:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'o3110001'
-down_revision = 'bot0002'
+down_revision = 'sec0001'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """sec: staff login failures are counted in Redis per (username, client); the per-account columns go
 
 Revision ID: sec0001
-Revises: bot0002
+Revises: mod0003
 Create Date: 2026-12-02 07:00:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'sec0001'
-down_revision = 'bot0002'
+down_revision = 'mod0003'
 branch_labels = None
 depends_on = None
 
