@@ -46,3 +46,23 @@ def test_upgrade_from_empty_matches_the_models_and_downgrades_cleanly(tmp_path, 
         downgrade(directory=MIGRATIONS, revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         db.engine.dispose()
+
+
+def test_on_postgresql_the_migrated_audit_log_refuses_update_and_delete(tmp_path, empty_db_url):
+    """The ORM refuses to change an audit entry; a migrated PostgreSQL database refuses too (a trigger)."""
+    if not ON_POSTGRES:
+        pytest.skip("the append-only trigger is PostgreSQL's (SQLite relies on the ORM guard)")
+    from sqlalchemy.exc import DBAPIError
+
+    app = create_app(make_config(tmp_path, DATABASE_URL=empty_db_url, MIGRATIONS_DIR=MIGRATIONS))
+    with app.app_context():
+        upgrade(directory=MIGRATIONS, revision="heads")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO audit_log (at, actor_kind, actor_name, action, entity, entity_id, before, "
+                              "after) VALUES (now(), 'cli', 'x', 'create', 'departments', '1', '{}', '{}')"))
+        for statement in ("UPDATE audit_log SET actor_name = 'forged'", "DELETE FROM audit_log"):
+            with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+                conn.execute(text(statement))
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT actor_name FROM audit_log")).scalars().all() == ["x"]
+        db.engine.dispose()
