@@ -47,7 +47,7 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Database, migrations, CSRF, Redis and queues, the service area."""
+    """Database, migrations, CSRF, Redis and queues, the service area, the category model."""
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     init_database(app)
@@ -58,6 +58,10 @@ def register_extensions(app: Flask) -> None:
     importlib.import_module("app.events")
     for name in DOMAINS:
         domain_module(name, "models")
+    if app.config["CATEGORY_MODEL_PRELOAD"]:
+        from app.reports.suggest.store import preload
+
+        preload(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -130,6 +130,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "BOT_RATE_WINDOW_S": _int("BOT_RATE_WINDOW_S", 60),
         # With rq workers, replies are written to their inbound rows in batches, one job per this many seconds.
         "BOT_REPLY_FLUSH_INTERVAL_S": _int("BOT_REPLY_FLUSH_INTERVAL_S", 2),
+        # The trained category model (app/reports/suggest, docs/data.md): where model files live (share it between
+        # hosts, or train on each: training is deterministic), whether the app loads it at start, the lowest
+        # probability offered as a candidate, and whether `flask seed demo` trains one when none exists.
+        "CATEGORY_MODEL_DIR": _env("CATEGORY_MODEL_DIR", str(INSTANCE_DIR / "models")),
+        "CATEGORY_MODEL_PRELOAD": _env("CATEGORY_MODEL_PRELOAD", "1") not in ("0", "false", "no"),
+        "CATEGORY_MODEL_MIN_PROBABILITY": _float("CATEGORY_MODEL_MIN_PROBABILITY", 0.05),
+        "CATEGORY_MODEL_TRAIN_AT_SEED": _env("CATEGORY_MODEL_TRAIN_AT_SEED", "1") not in ("0", "false", "no"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

@@ -33,6 +33,9 @@ def make_config(tmp_path: Path, **overrides) -> dict:
         "INDEX_CHECK_INTERVAL_S": 0,
         "WTF_CSRF_ENABLED": True,
         "SERVER_NAME": None,
+        # No trained category model unless a test trains one (tests/reports_model): the keyword fallback.
+        "CATEGORY_MODEL_DIR": str(tmp_path / "models"),
+        "CATEGORY_MODEL_TRAIN_AT_SEED": False,
     }
     cfg.update(overrides)
     return cfg
