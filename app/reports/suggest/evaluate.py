@@ -113,7 +113,7 @@ def report_lines(results: list[Result], names: dict[str, str], pairs: int = 15) 
         ("not a case: nothing", lambda r: f"{r.share_of_chatter():.1%} ({r.chatter_silent})" if r.chatter else "-"),
     ):
         lines.append(f"{label:24}" + "".join(f"{value(r):>22}" for r in results))
-    lines += ["", "per class (n, then top-1 / top-3 for each):"]
+    lines += ["", "per class: n, then top-1 / top-3 of " + ", ".join(r.name for r in results)]
     for code in sorted(results[0].per_class):
         n = results[0].per_class[code][0]
         cells = "".join(f"{r.class_share(code, 1):>10.0%} /{r.class_share(code, 2):>5.0%}" for r in results)

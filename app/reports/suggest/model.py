@@ -40,8 +40,12 @@ class CategoryModel:
     version: str = ""  # set when read from a file: the SHA-256 prefix of its bytes
     index: dict[str, int] = field(init=False, repr=False)
 
+    terms: list[str] = field(init=False, repr=False)
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "index", {t: i for i, t in enumerate(self.vocabulary.tolist())})
+        terms = self.vocabulary.tolist()
+        object.__setattr__(self, "terms", terms)
+        object.__setattr__(self, "index", {t: i for i, t in enumerate(terms)})
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The text's known features: (feature positions, tf-idf values), as the trainer's vectorizer makes them."""
@@ -49,9 +53,8 @@ class CategoryModel:
         if not counts:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         pos = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-        values = tf * self.idf[pos]
-        return pos, (values / np.linalg.norm(values)).astype(np.float32)
+        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * self.idf[pos]
+        return pos, values / np.sqrt(values @ values)
 
     def probabilities(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(probability per class, feature positions, values); all-zero probabilities when no feature is known."""
@@ -66,9 +69,10 @@ class CategoryModel:
     def evidence(self, pos: np.ndarray, values: np.ndarray, k: int, most: int = 3) -> tuple[str, ...]:
         """The features that pushed class k up the most, words before character n-grams (for staff to read)."""
         weight = values * self.coef[pos, k]
-        best = [self.vocabulary[pos[i]] for i in np.argsort(-weight, kind="stable") if weight[i] > 0]
-        words = [str(t).removeprefix(WORD_PREFIX) for t in best if t.startswith(WORD_PREFIX)]
-        shown = list(dict.fromkeys(words + [str(t) for t in best if len(t) > 1 and not t.startswith(WORD_PREFIX)]))
+        order = np.argsort(-weight, kind="stable")[: 4 * most]  # enough to find `most` words among n-grams
+        best = [self.terms[p] for p, w in zip(pos[order].tolist(), weight[order].tolist(), strict=True) if w > 0]
+        words = [t.removeprefix(WORD_PREFIX) for t in best if t.startswith(WORD_PREFIX)]
+        shown = list(dict.fromkeys(words + [t for t in best if len(t) > 1 and not t.startswith(WORD_PREFIX)]))
         return tuple(shown[:most])
 
     def to_bytes(self) -> bytes:
