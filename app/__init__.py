@@ -49,7 +49,7 @@ def register_proxy(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Database, migrations, CSRF, security headers, Redis and queues, the service area."""
+    """Database, migrations, CSRF, security headers, Redis and queues, the service area, the category model."""
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     init_database(app)
@@ -62,6 +62,10 @@ def register_extensions(app: Flask) -> None:
     importlib.import_module("app.audit")  # the audit of admin changes listens to every session
     for name in DOMAINS:
         domain_module(name, "models")
+    if app.config["CATEGORY_MODEL_PRELOAD"]:
+        from app.reports.suggest.store import preload
+
+        preload(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -178,6 +178,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "FETCH_READ_TIMEOUT_S": _float("FETCH_READ_TIMEOUT_S", 20.0),
         # Decoding budget per image: pixels (MEDIA_MAX_PIXELS) and the memory the decode would take.
         "MEDIA_MAX_DECODE_BYTES": _int("MEDIA_MAX_DECODE_BYTES", 96 * 1024 * 1024),
+        # The trained category model (app/reports/suggest, docs/data.md): where model files live (share it between
+        # hosts, or train on each: training is deterministic), whether the app loads it at start, the lowest
+        # probability offered as a candidate, and whether `flask seed demo` trains one when none exists.
+        "CATEGORY_MODEL_DIR": _env("CATEGORY_MODEL_DIR", str(INSTANCE_DIR / "models")),
+        "CATEGORY_MODEL_PRELOAD": _env("CATEGORY_MODEL_PRELOAD", "1") not in ("0", "false", "no"),
+        "CATEGORY_MODEL_MIN_PROBABILITY": _float("CATEGORY_MODEL_MIN_PROBABILITY", 0.05),
+        "CATEGORY_MODEL_TRAIN_AT_SEED": _env("CATEGORY_MODEL_TRAIN_AT_SEED", "1") not in ("0", "false", "no"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

@@ -68,6 +68,9 @@ def seed_demo() -> list[str]:
                 )
             )
         out.append(f"demo cases: {len(DEMO_CASES)} submitted")
+    from app.reports.suggest.service import ensure_model
+
+    out += ensure_model()
     for name in ("poi", "points", "bot"):
         module = domain_module(name, "seed")
         if module is not None:

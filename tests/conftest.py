@@ -35,6 +35,9 @@ def make_config(tmp_path: Path, **overrides) -> dict:
         "INDEX_CHECK_INTERVAL_S": 0,
         "WTF_CSRF_ENABLED": True,
         "SERVER_NAME": None,
+        # No trained category model unless a test trains one (tests/reports_model): the keyword fallback.
+        "CATEGORY_MODEL_DIR": str(tmp_path / "models"),
+        "CATEGORY_MODEL_TRAIN_AT_SEED": False,
     }
     cfg.update(overrides)
     return cfg
@@ -272,3 +275,47 @@ def page(browser, request):
         pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     finally:
         context.close()
+
+
+# ------------------------------------------------------------------------------------------- the category model
+_trained: dict[str, bytes] = {}
+
+
+@pytest.fixture(scope="session")
+def trained_model_bytes(tmp_path_factory) -> bytes:
+    """A category model trained once per test session on the shipped corpus (default seed): the model file's bytes.
+
+    Training takes a few seconds; tests that need a model publish these bytes (`published_model`) instead.
+    """
+    if "model" not in _trained:
+        from app.reports.suggest.train import train, training_set
+        from app.seed import seed_reference
+
+        tmp = tmp_path_factory.mktemp("model")
+        application = create_app(make_config(tmp))
+        with application.app_context():
+            reset_database()
+            application.extensions["redis"].flushdb()
+            seed_reference()
+            _trained["model"] = train(training_set()).to_bytes()
+            db.session.remove()
+            db.engine.dispose()
+    return _trained["model"]
+
+
+def publish_model_bytes(data: bytes) -> str:
+    """Write a model file into the current app's model directory and publish it; returns its version."""
+    from app.reports.suggest import store
+    from app.reports.suggest.model import CategoryModel
+
+    version = CategoryModel.version_of(data)
+    store.model_dir().mkdir(parents=True, exist_ok=True)
+    (store.model_dir() / store.file_name(version)).write_bytes(data)
+    store.publish(version)
+    return version
+
+
+@pytest.fixture
+def published_model(app, trained_model_bytes) -> str:
+    """The session's trained model published in this test's app; yields its version."""
+    return publish_model_bytes(trained_model_bytes)

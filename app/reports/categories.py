@@ -1,22 +1,31 @@
-"""Category seed data and `suggest_category`: from what citizens write to ranked category candidates."""
+"""Category seed data and `suggest_category`: from what citizens write to ranked category candidates.
+
+`suggest_category` asks the trained model (app/reports/suggest) when one is published, and the keyword table only
+when none is: the table is the fallback, never a second opinion over the model.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
+import numpy as np
+from flask import current_app
 from sqlalchemy import select
 
-from app.cache import cached, invalidate
+from app.cache import cached, invalidate, invalidate_on_change
 from app.extensions import db
 from app.reports.models import Category, CategoryKeyword, Department
+from app.reports.suggest.corpus import NOT_A_CASE
+from app.reports.suggest.features import normalize
+from app.reports.suggest.model import CategoryModel
+from app.reports.suggest.store import current_model
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CACHE_NAME = "category-keywords"
+ACTIVE_CACHE_NAME = "category-active"
 CONFIDENT = 0.6  # at or above this, a channel may take the top suggestion without asking
 
 
@@ -115,16 +124,48 @@ def _load_keywords() -> _KeywordTable:
     return _KeywordTable(rows, by_first_char)
 
 
-_NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
-
-
-def normalize(text: str) -> str:
-    """Fold width and case and drop spaces and punctuation, so 「井 盖，没了！」 reads as 井盖没了."""
-    return _NOISE.sub("", unicodedata.normalize("NFKC", text or "").lower())
-
-
 def suggest_category(text: str, limit: int = 3) -> list[Suggestion]:
-    """Rank categories for a free-text description.
+    """Rank categories for a free-text description: by the published model, or by keywords when there is none."""
+    model = current_model()
+    if model is None:
+        return keyword_suggestions(text, limit)
+    return model_suggestions(model, text, limit)
+
+
+def _load_active() -> dict[str, str]:
+    """Active categories, code -> current name (staff may rename or retire a category after training)."""
+    return dict(db.session.execute(select(Category.code, Category.name).where(Category.active.is_(True))).all())
+
+
+invalidate_on_change(Category, ACTIVE_CACHE_NAME)
+
+
+def model_suggestions(model: CategoryModel, text: str, limit: int = 3) -> list[Suggestion]:
+    """The model's most probable active categories, down to CATEGORY_MODEL_MIN_PROBABILITY.
+
+    score and confidence are the calibrated probability; matched lists the words that weighed most for it. A text
+    with no feature the model knows, or that the model finds most likely not a case at all (a greeting, a question
+    about the service), gets no suggestion, like a text no keyword matches.
+    """
+    probabilities, pos, values = model.probabilities(text)
+    ranked = np.argsort(-probabilities, kind="stable")
+    if not len(pos) or model.classes[ranked[0]] == NOT_A_CASE:
+        return []
+    active = cached(ACTIVE_CACHE_NAME, _load_active)
+    floor = current_app.config["CATEGORY_MODEL_MIN_PROBABILITY"]
+    out = []
+    for k in ranked:
+        p = float(probabilities[k])
+        if p < floor or len(out) >= limit:
+            break
+        code = str(model.classes[k])
+        if code in active:
+            out.append(Suggestion(code, active[code], round(p, 3), round(p, 3), model.evidence(pos, values, k)))
+    return out
+
+
+def keyword_suggestions(text: str, limit: int = 3) -> list[Suggestion]:
+    """Rank categories for a free-text description by the keyword table (the fallback when no model is trained).
 
     Keywords are matched longest first and a matched stretch of text is claimed, so 路灯井盖 counts once for
     路灯井盖 and not again for 路灯 and 井盖. A category scores the sum of weight × length of its matches

@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 
 from app.reports.grids import GridImportError, import_grids
 from app.reports.services import sweep_overdue
+from app.reports.suggest.cli import categories_cli
 
 
 @click.group("grids")
@@ -49,4 +50,4 @@ def reports_sweep_overdue():
     click.echo(f"{sweep_overdue()} case(s) marked overdue")
 
 
-commands = [grids_cli, reports_cli]
+commands = [grids_cli, reports_cli, categories_cli]
