@@ -14,6 +14,7 @@ from app.extensions import db
 from app.media import MediaRejected, path_for, store_image
 from app.reports import queries
 from app.reports.models import (
+    CHANNEL_LABELS,
     CHANNELS,
     STATUS_LABELS,
     STATUSES,
@@ -49,9 +50,6 @@ def localtime(value) -> str:
 def status_label(status: str) -> str:
     """A state in Chinese."""
     return STATUS_LABELS.get(status, status)
-
-
-CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线"}
 
 
 @bp.app_template_global()
