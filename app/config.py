@@ -121,6 +121,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "ASSESSMENT_REGISTER_MINUTES": _int("ASSESSMENT_REGISTER_MINUTES", 30),
         "ASSESSMENT_DISPATCH_MINUTES": _int("ASSESSMENT_DISPATCH_MINUTES", 30),
         "EXPORT_MAX_ROWS": _int("EXPORT_MAX_ROWS", 1_000_000),
+        # The console map shows at most this many cases of a filter (the answer says when it is cut).
+        "MAP_MAX_POINTS": _int("MAP_MAX_POINTS", 5000),
         # The bot (app/bot): see docs/bot.md.
         "WECHAT_OAUTH_AUTHORIZE_URL": _env(
             "WECHAT_OAUTH_AUTHORIZE_URL", "https://open.weixin.qq.com/connect/oauth2/authorize"

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from app import geo
 from app.citizens.auth import staff_required
 from app.extensions import db
 from app.media import MediaRejected, path_for, store_image
 from app.reports import queries
+from app.reports.map_data import case_point
 from app.reports.models import (
     CHANNEL_LABELS,
     CHANNELS,
@@ -130,30 +129,6 @@ def _visible_report(report_id: int) -> Report:
     return report
 
 
-def _map_tiles(report: Report) -> dict | None:
-    """A 3×3 mosaic of map tiles around the case with the marker's pixel position, when MAP_TILE_URL is set."""
-    template = current_app.config.get("MAP_TILE_URL")
-    if not template:
-        return None
-    lat, lng = geo.from_wgs84(report.lat, report.lng, current_app.config.get("MAP_TILE_CRS", "wgs84"))
-    z = 17
-    n = 2**z
-    xf = (lng + 180.0) / 360.0 * n
-    yf = (1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n
-    x0, y0 = int(xf) - 1, int(yf) - 1
-    tiles = [
-        {"url": template.format(z=z, x=x0 + dx, y=y0 + dy, s="abc"[(dx + dy) % 3]), "left": dx * 256, "top": dy * 256}
-        for dy in range(3)
-        for dx in range(3)
-    ]
-    return {
-        "tiles": tiles,
-        "marker_left": round((xf - x0) * 256),
-        "marker_top": round((yf - y0) * 256),
-        "attribution": current_app.config.get("MAP_TILE_ATTRIBUTION", ""),
-    }
-
-
 def _render_detail(report: Report, error: str | None = None, status: int = 200):
     duplicates = db.session.execute(
         select(Report, DuplicateCandidate.distance_m)
@@ -167,7 +142,9 @@ def _render_detail(report: Report, error: str | None = None, status: int = 200):
         r=report,
         actions=actions,
         duplicates=duplicates,
-        map=_map_tiles(report),
+        point=case_point(report),
+        tiles={"url": current_app.config.get("MAP_TILE_URL") or "",
+               "attribution": current_app.config.get("MAP_TILE_ATTRIBUTION") or ""},
         error=error,
         **_reference(),
     ), status
