@@ -315,3 +315,12 @@ def assess(period: Period, by: str, actor: Actor) -> dict:
         "rows": rows,
         "centre": centre(period, actor),
     }
+
+
+def summary(period: Period, actor: Actor) -> dict:
+    """The dashboard's headline: the period's totals (as by=channel, summed), the centre, the department ranking."""
+    areas = area_rows(period, "channel", actor)
+    totals = {k: sum(r[k] for r in areas) for k in ("reported", "registered", "closed", "closed_on_time")}
+    totals["closed_rate"] = rate(totals["closed"], totals["registered"])
+    totals["closed_on_time_rate"] = rate(totals["closed_on_time"], totals["registered"])
+    return {"totals": totals, "centre": centre(period, actor), "departments": department_rows(period, actor)}

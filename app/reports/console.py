@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from app.citizens.auth import staff_required
 from app.extensions import db
 from app.media import MediaRejected, path_for, store_image
-from app.reports import queries
+from app.reports import assessment, queries
 from app.reports.map_data import case_point
 from app.reports.models import (
     CHANNEL_LABELS,
@@ -24,6 +25,7 @@ from app.reports.models import (
     Report,
 )
 from app.reports.models import ReportPhoto as Photo
+from app.reports.periods import Period, local_today, period_from_args
 from app.reports.services import PhotoInput, ReportNotFound, get_report, transition
 from app.reports.workflow import CANCEL_REASONS, STEPS, ConcurrentUpdate, NotAllowed, ReportError, available_actions
 
@@ -237,5 +239,18 @@ def media(sha: str, variant: str):
 @bp.route("/dashboard")
 @staff_required()
 def dashboard():
-    """Charts of the last 30 days, drawn server-side as SVG."""
-    return render_template("console/dashboard.html", d=queries.dashboard(g.actor))
+    """Charts of a period (the last 30 days unless one is picked), drawn server-side as SVG, with the assessment's
+    headline figures for the same period."""
+    picked = any(request.args.get(k) for k in ("period", "date_from", "date_to"))
+    status = 200
+    try:
+        period = period_from_args(request.args) if picked else None
+    except queries.BadFilter as exc:
+        flash(f"统计时段有误：{exc}", "error")
+        period, status = None, 400
+    if period is None:
+        today = local_today()
+        period = Period("last30", today - timedelta(days=29), today)
+    d = queries.dashboard(g.actor, first=period.first, last=period.last)
+    summary = assessment.summary(period, g.actor)
+    return render_template("console/dashboard.html", d=d, s=summary, p=period.as_json()), status

@@ -255,13 +255,17 @@ class Dashboard:
     outlines: list[tuple[str, list[list[tuple[float, float]]]]] = field(default_factory=list)
 
 
-def dashboard(actor: Actor, days: int = 30, heat_size: int = 24) -> Dashboard:
-    """Aggregate the last `days` days of cases the actor may see."""
+def dashboard(
+    actor: Actor, days: int = 30, heat_size: int = 24, first: date | None = None, last: date | None = None
+) -> Dashboard:
+    """Aggregate the cases the actor may see submitted in the last `days` days, or from `first` to `last` (local)."""
     tz = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
-    today = utcnow().astimezone(tz).date()
-    first = today - timedelta(days=days - 1)
-    since = local_day_start(first)
-    base = scoped(select(Report), actor).where(Report.submitted_at >= since).subquery()
+    if first is None or last is None:
+        last = utcnow().astimezone(tz).date()
+        first = last - timedelta(days=days - 1)
+    days = (last - first).days + 1
+    since, until = local_day_start(first), local_day_start(last + timedelta(days=1))
+    base = scoped(select(Report), actor).where(Report.submitted_at >= since, Report.submitted_at < until).subquery()
     rows = db.session.execute(
         select(base.c.submitted_at, base.c.status, base.c.category_id, base.c.department_id, base.c.overdue,
                base.c.lat, base.c.lng, base.c.closed_at)
