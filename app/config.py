@@ -120,6 +120,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "ASSESSMENT_WEIGHTS": _env("ASSESSMENT_WEIGHTS", "on_time_rate:50,handled_rate:30,rework_free_rate:20"),
         "ASSESSMENT_REGISTER_MINUTES": _int("ASSESSMENT_REGISTER_MINUTES", 30),
         "ASSESSMENT_DISPATCH_MINUTES": _int("ASSESSMENT_DISPATCH_MINUTES", 30),
+        # A finished period's assessment is kept in Redis this long (0: always computed).
+        "ASSESSMENT_CACHE_TTL_S": _int("ASSESSMENT_CACHE_TTL_S", 3600),
         "EXPORT_MAX_ROWS": _int("EXPORT_MAX_ROWS", 1_000_000),
         # The console map shows at most this many cases of a filter (the answer says when it is cut).
         "MAP_MAX_POINTS": _int("MAP_MAX_POINTS", 5000),

@@ -130,3 +130,20 @@ def test_a_custom_range_is_inclusive_local_dates(app):
 def test_an_unknown_grouping_is_refused(app):
     with pytest.raises(BadFilter):
         assess(period_from_args(NOV), "citizen", actor("admin"))
+
+
+def test_a_finished_period_is_kept_and_the_current_one_is_live(app, example):
+    from app.extensions import get_redis
+
+    nov = period_from_args(NOV)
+    first = assess(nov, "department", actor("admin"))
+    assert len(get_redis().keys("assessment:v1:*")) == 1
+    assert assess(nov, "department", actor("admin")) == first
+    assess(period_from_args(MultiDict({"period": "month"})), "department", actor("admin"))
+    assert len(get_redis().keys("assessment:v1:*")) == 1  # the current month is not kept
+    own = assess(nov, "department", actor("handler", "JB-S-GYQ"))
+    assert [r["key"] for r in own["rows"]] == ["JB-S-GYQ"]  # the department's scope has its own entry
+    app.config["ASSESSMENT_CACHE_TTL_S"] = 0
+    get_redis().flushdb()
+    assess(nov, "department", actor("admin"))
+    assert get_redis().keys("assessment:v1:*") == []

@@ -59,6 +59,25 @@ def channel_label(channel: str) -> str:
     return CHANNEL_LABELS.get(channel, channel)
 
 
+DEPARTMENT_KINDS = {"street": "街道办事处", "town": "镇人民政府", "department": "区级部门", "unit": "事业单位",
+                    "property": "物业公司"}
+CATEGORY_KINDS = {"event": "事件", "component": "部件"}
+
+
+@bp.app_template_global()
+def department_kind_label(kind: str) -> str:
+    """A department type in Chinese."""
+    return DEPARTMENT_KINDS.get(kind, kind)
+
+
+@bp.app_template_global()
+def category_label(category) -> str:
+    """A category as staff read it: 事件 E0504 占道经营 (the code stays visible: integrations use it)."""
+    if category is None:
+        return "待分类"
+    return f"{CATEGORY_KINDS.get(category.kind, category.kind)} {category.code} {category.name}"
+
+
 @bp.app_template_global()
 def action_label(action: str) -> str:
     """A trail action in Chinese."""

@@ -23,6 +23,8 @@ TRIGRAM_INDEXES = [
           postgresql_ops={"description": "gin_trgm_ops"}),
     Index("ix_reports_address_trgm", Report.address, postgresql_using="gin",
           postgresql_ops={"address": "gin_trgm_ops"}),
+    Index("ix_reports_case_number_trgm", Report.case_number, postgresql_using="gin",
+          postgresql_ops={"case_number": "gin_trgm_ops"}),
 ]
 event.listen(
     Report.__table__, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql")

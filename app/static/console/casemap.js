@@ -5,7 +5,7 @@
     verified: "#12b76a", closed: "#067647", cancelled: "#98a2b3"};
 
   function baseMap(el, opts) {
-    var map = L.map(el, {preferCanvas: true, zoomSnap: 0.5});
+    var map = L.map(el, {preferCanvas: false, zoomSnap: 0.5, maxZoom: 19});
     if (opts.tileUrl) {
       L.tileLayer(opts.tileUrl, {maxZoom: 19, attribution: opts.attribution || "", subdomains: "abc"}).addTo(map);
     } else {
