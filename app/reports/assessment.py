@@ -13,20 +13,19 @@ import json
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import Index, and_, case, func, not_, or_, select, union
+from sqlalchemy import and_, case, func, not_, or_, select, union
 
 from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db, get_redis
-from app.reports.models import CHANNEL_LABELS, OPEN_STATUSES, Category, Department, GridCell, Report, ReportEvent
+from app.reports.assessment_areas import area_rows, centre
+from app.reports.assessment_facts import GROUPINGS, SATISFIED, rate, trail_facts
+from app.reports.models import OPEN_STATUSES, Department, Report, ReportEvent
 from app.reports.periods import Period
 from app.reports.queries import BadFilter, scoped
 
-GROUPINGS = ("department", "street", "grid", "category", "channel")
-UNDO = ("send_back", "unresolved", "reopen")  # entries after which an earlier handling no longer stands
-REWORK = ("send_back", "unresolved")  # 返工
-CANCELS = ("cancel", "mark_duplicate", "invalidate")
-SATISFIED = ("satisfied", "basically_satisfied")
+__all__ = ["GROUPINGS", "area_rows", "assess", "centre", "department_rows", "rate", "score", "summary", "weights"]
+
 DEFAULT_WEIGHTS = {
     "on_time_rate": 50.0,
     "handled_rate": 30.0,
@@ -34,10 +33,6 @@ DEFAULT_WEIGHTS = {
     "satisfaction_rate": 0.0,
     "supervised_on_time_rate": 0.0,
 }
-# Declared next to the queries that need them; migration asm0001 creates them. The trail's covering index lets the
-# per-case facts come from the index alone; updated_at finds cases changed since a period began.
-FACTS_INDEX = Index("ix_report_events_facts", ReportEvent.report_id, ReportEvent.action, ReportEvent.created_at)
-UPDATED_INDEX = Index("ix_reports_updated_at", Report.updated_at)
 FORMULA = "score = 100 × Σ(wᵢ × xᵢ) / Σ wᵢ，只计有值的指标；rework_free_rate = 1 − rework_rate"
 
 
@@ -52,11 +47,6 @@ def weights() -> dict[str, float]:
     return out
 
 
-def rate(num: int, den: int) -> float | None:
-    """A fraction 0–1 rounded to 4 places, or None when there is nothing to divide by."""
-    return round(num / den, 4) if den else None
-
-
 def score(row: dict, w: dict[str, float]) -> float | None:
     """The weighted composite on a 0–100 scale over the indicators that have a value (None when none has)."""
     values = dict(row)
@@ -67,47 +57,6 @@ def score(row: dict, w: dict[str, float]) -> float | None:
     used = [(wi, values.get(name)) for name, wi in w.items() if wi and values.get(name) is not None]
     total = sum(wi for wi, _ in used)
     return round(100 * sum(wi * x for wi, x in used) / total, 2) if total else None
-
-
-def _seconds(later, earlier):
-    """Seconds from `earlier` to `later`, on PostgreSQL and on SQLite."""
-    if db.engine.dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
-def _facts(period: Period, report_ids):
-    """Per case: the trail's facts up to the period's end (last handling, last undo, counts of rework …)."""
-    ev = ReportEvent
-    at = ev.created_at
-
-    def last(*actions):
-        return func.max(case((ev.action.in_(actions), at)))
-
-    def count(*actions):
-        return func.count(case((ev.action.in_(actions), 1)))
-
-    return (
-        select(
-            ev.report_id.label("report_id"),
-            last("handle").label("last_handle"),
-            last(*UNDO).label("last_undo"),
-            last(*CANCELS).label("cancelled_at"),
-            last("close").label("last_close"),
-            last("reopen", "unresolved").label("last_unclose"),
-            func.min(case((ev.action == "register", at))).label("first_register"),
-            func.min(case((ev.action == "dispatch", at))).label("first_dispatch"),
-            count("dispatch").label("n_dispatch"),
-            count(*REWORK).label("n_rework"),
-            count("supervise").label("n_supervise"),
-            func.count(func.distinct(case((ev.action == "dispatch", ev.data["department"].as_string())))).label(
-                "n_departments"
-            ),
-        )
-        .where(at < period.end, ev.report_id.in_(report_ids))
-        .group_by(ev.report_id)
-        .subquery()
-    )
 
 
 def department_rows(period: Period, actor: Actor) -> list[dict]:
@@ -125,7 +74,7 @@ def department_rows(period: Period, actor: Actor) -> list[dict]:
         cand(r.status.in_(OPEN_STATUSES), r.deadline_at < s),
         cand(r.updated_at >= s, r.deadline_at < s),
     )
-    f = _facts(period, candidates)
+    f = trail_facts(period, candidates)
     stands = and_(f.c.last_handle.is_not(None), or_(f.c.last_undo.is_(None), f.c.last_handle > f.c.last_undo))
     handled_before = and_(stands, f.c.last_handle < s)
     due = and_(f.c.n_dispatch > 0, f.c.cancelled_at.is_(None), or_(r.deadline_at >= s, not_(handled_before)))
@@ -198,122 +147,6 @@ def _return_visits(period: Period, actor: Actor) -> dict[int, tuple[int, int]]:
         .group_by(Report.department_id)
     )
     return {dept: (int(total), int(ok or 0)) for dept, total, ok in db.session.execute(q)}
-
-
-def _area_key(by: str):
-    return {"grid": Report.grid_id, "street": Report.grid_id, "category": Report.category_id,
-            "channel": Report.channel}[by]
-
-
-def area_rows(period: Period, by: str, actor: Actor) -> list[dict]:
-    """问题数, 立案数, 结案数, 结案率, 按期结案率 of the cases reported in the period, per area, category or channel."""
-    r = Report
-    cohort = scoped(select(r.id), actor).where(r.submitted_at >= period.start, r.submitted_at < period.end)
-    f = _facts(period, cohort)
-    closed = and_(
-        f.c.last_close.is_not(None),
-        or_(f.c.last_unclose.is_(None), f.c.last_close > f.c.last_unclose),
-        or_(f.c.cancelled_at.is_(None), f.c.cancelled_at < f.c.last_close),
-    )
-
-    def n(cond):
-        return func.sum(case((cond, 1), else_=0))
-
-    key = _area_key(by)
-    q = (
-        select(
-            key.label("k"),
-            func.count().label("reported"),
-            n(f.c.first_register.is_not(None)).label("registered"),
-            n(closed).label("closed"),
-            n(and_(closed, f.c.last_close <= r.deadline_at)).label("closed_on_time"),
-        )
-        .join(f, f.c.report_id == r.id)
-        .group_by(key)
-    )
-    sums: dict = {}
-    labels = _labels(by)
-    for row in db.session.execute(q):
-        k = labels["roll"](row.k)
-        acc = sums.setdefault(k, [0, 0, 0, 0])
-        for i, v in enumerate((row.reported, row.registered, row.closed, row.closed_on_time)):
-            acc[i] += int(v or 0)
-    rows = []
-    for k, (reported, registered, closed_n, on_time) in sums.items():
-        code, name = labels["name"](k)
-        rows.append({
-            "key": code,
-            "name": name,
-            "reported": reported,
-            "registered": registered,
-            "closed": closed_n,
-            "closed_on_time": on_time,
-            "closed_rate": rate(closed_n, registered),
-            "closed_on_time_rate": rate(on_time, registered),
-        })
-    rows.sort(key=lambda x: (-x["reported"], x["key"] or ""))
-    return rows
-
-
-def _labels(by: str) -> dict:
-    """How to roll a group key up (a grid cell to its street) and how to name it."""
-    if by in ("grid", "street"):
-        cells = {c.id: c for c in db.session.scalars(select(GridCell))}
-
-        def street_of(grid_id):
-            cell = cells.get(grid_id)
-            while cell is not None and cell.level > 2 and cell.parent_id in cells:
-                cell = cells[cell.parent_id]
-            return cell.id if cell is not None else None
-
-        def name(grid_id):
-            cell = cells.get(grid_id)
-            return (cell.code, cell.name) if cell else (None, "未定位网格")
-
-        return {"roll": street_of if by == "street" else (lambda k: k), "name": name}
-    if by == "category":
-        cats = {c.id: c for c in db.session.scalars(select(Category))}
-        return {"roll": lambda k: k,
-                "name": lambda k: (cats[k].code, cats[k].name) if k in cats else (None, "未分类")}
-    return {"roll": lambda k: k, "name": lambda k: (k, CHANNEL_LABELS.get(k, k))}
-
-
-def centre(period: Period, actor: Actor) -> dict:
-    """The command centre: 按时立案率, 按时派遣率 against the configured minutes, and 派遣准确率."""
-    r = Report
-    cohort = scoped(select(r.id), actor).where(r.submitted_at >= period.start, r.submitted_at < period.end)
-    f = _facts(period, cohort)
-    reg_s = 60.0 * current_app.config["ASSESSMENT_REGISTER_MINUTES"]
-    dis_s = 60.0 * current_app.config["ASSESSMENT_DISPATCH_MINUTES"]
-    registered = f.c.first_register.is_not(None)
-    dispatched = and_(registered, f.c.first_dispatch.is_not(None))
-
-    def n(cond):
-        return func.sum(case((cond, 1), else_=0))
-
-    row = db.session.execute(
-        select(
-            n(registered).label("registered"),
-            n(and_(registered, _seconds(f.c.first_register, r.submitted_at) <= reg_s)).label("reg_ok"),
-            n(dispatched).label("dispatched"),
-            n(and_(dispatched, _seconds(f.c.first_dispatch, f.c.first_register) <= dis_s)).label("dis_ok"),
-            n(f.c.n_departments > 1).label("rerouted"),
-        ).join_from(r, f, f.c.report_id == r.id)
-    ).one()
-    reg, reg_ok, dis, dis_ok, rerouted = (int(x or 0) for x in row[:5])
-    accuracy = rate(dis - rerouted, dis)
-    return {
-        "register_minutes": current_app.config["ASSESSMENT_REGISTER_MINUTES"],
-        "dispatch_minutes": current_app.config["ASSESSMENT_DISPATCH_MINUTES"],
-        "registered": reg,
-        "registered_on_time": reg_ok,
-        "registered_on_time_rate": rate(reg_ok, reg),
-        "dispatched": dis,
-        "dispatched_on_time": dis_ok,
-        "dispatched_on_time_rate": rate(dis_ok, dis),
-        "rerouted": rerouted,
-        "dispatch_accuracy": accuracy,
-    }
 
 
 def _cache_key(period: Period, by: str, actor: Actor) -> str:
