@@ -122,6 +122,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "ASSESSMENT_DISPATCH_MINUTES": _int("ASSESSMENT_DISPATCH_MINUTES", 30),
         # A finished period's assessment is kept in Redis this long (0: always computed).
         "ASSESSMENT_CACHE_TTL_S": _int("ASSESSMENT_CACHE_TTL_S", 3600),
+        # … and a period still running (this month, today) this long: its figures may be that many seconds behind.
+        "ASSESSMENT_LIVE_TTL_S": _int("ASSESSMENT_LIVE_TTL_S", 60),
         "EXPORT_MAX_ROWS": _int("EXPORT_MAX_ROWS", 1_000_000),
         # The console map shows at most this many cases of a filter (the answer says when it is cut).
         "MAP_MAX_POINTS": _int("MAP_MAX_POINTS", 5000),

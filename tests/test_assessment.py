@@ -135,6 +135,7 @@ def test_an_unknown_grouping_is_refused(app):
 def test_a_finished_period_is_kept_and_the_current_one_is_live(app, example):
     from app.extensions import get_redis
 
+    app.config["ASSESSMENT_LIVE_TTL_S"] = 0
     nov = period_from_args(NOV)
     first = assess(nov, "department", actor("admin"))
     assert len(get_redis().keys("assessment:v1:*")) == 1
@@ -147,3 +148,11 @@ def test_a_finished_period_is_kept_and_the_current_one_is_live(app, example):
     get_redis().flushdb()
     assess(nov, "department", actor("admin"))
     assert get_redis().keys("assessment:v1:*") == []
+
+
+def test_a_running_period_is_kept_only_for_the_live_ttl(app):
+    from app.extensions import get_redis
+
+    assess(period_from_args(MultiDict({"period": "month"})), "department", actor("admin"))
+    (key,) = get_redis().keys("assessment:v1:*")
+    assert 0 < get_redis().ttl(key) <= 60

@@ -161,14 +161,16 @@ def assess(period: Period, by: str, actor: Actor) -> dict:
     """The whole assessment answer: period, grouping, weights and formula, rows, and the command centre's figures.
 
     A finished period's answer cannot change (only trail entries before its end count, and entries are appended
-    with the current time), so it is kept in Redis for ASSESSMENT_CACHE_TTL_S; the current period is always live.
+    with the current time), so it is kept in Redis for ASSESSMENT_CACHE_TTL_S; a period still running is kept for
+    ASSESSMENT_LIVE_TTL_S (a command-centre screen may be that many seconds behind; 0: always computed).
     """
     if by not in GROUPINGS:
         raise BadFilter(f"by: 应为 {'、'.join(GROUPINGS)} 之一")
-    ttl = current_app.config["ASSESSMENT_CACHE_TTL_S"]
-    finished = ttl > 0 and period.end <= utcnow()
-    key = _cache_key(period, by, actor) if finished else ""
-    if finished:
+    running = period.end > utcnow()
+    ttl = current_app.config["ASSESSMENT_LIVE_TTL_S" if running else "ASSESSMENT_CACHE_TTL_S"]
+    keep = ttl > 0
+    key = _cache_key(period, by, actor) if keep else ""
+    if keep:
         try:
             cached = get_redis().get(key)
         except RedisError:
@@ -176,7 +178,7 @@ def assess(period: Period, by: str, actor: Actor) -> dict:
         if cached:
             return json.loads(cached)
     answer = _compute(period, by, actor)
-    if finished:
+    if keep:
         with contextlib.suppress(RedisError):
             get_redis().set(key, json.dumps(answer, ensure_ascii=False), ex=ttl)
     return answer

@@ -95,7 +95,7 @@ def centre(period: Period, actor: Actor) -> dict:
     """The command centre: 按时立案率, 按时派遣率 against the configured minutes, and 派遣准确率."""
     r = Report
     cohort = scoped(select(r.id), actor).where(r.submitted_at >= period.start, r.submitted_at < period.end)
-    f = trail_facts(period, cohort)
+    f = trail_facts(period, cohort, with_departments=True)
     reg_s = 60.0 * current_app.config["ASSESSMENT_REGISTER_MINUTES"]
     dis_s = 60.0 * current_app.config["ASSESSMENT_DISPATCH_MINUTES"]
     registered = f.c.first_register.is_not(None)
