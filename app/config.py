@@ -125,6 +125,19 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAP_TILE_URL": _env("MAP_TILE_URL", ""),
         "MAP_TILE_CRS": _env("MAP_TILE_CRS", "wgs84"),  # gcj02 for most Chinese tile providers
         "MAP_TILE_ATTRIBUTION": _env("MAP_TILE_ATTRIBUTION", ""),
+        # --- 综合评价 assessment and exports (docs/assessment.md) ---
+        # Composite score weights "name:weight,…" over on_time_rate, handled_rate, rework_free_rate,
+        # satisfaction_rate, supervised_on_time_rate; command-centre limits for 按时立案 / 按时派遣 in minutes.
+        "ASSESSMENT_WEIGHTS": _env("ASSESSMENT_WEIGHTS", "on_time_rate:50,handled_rate:30,rework_free_rate:20"),
+        "ASSESSMENT_REGISTER_MINUTES": _int("ASSESSMENT_REGISTER_MINUTES", 30),
+        "ASSESSMENT_DISPATCH_MINUTES": _int("ASSESSMENT_DISPATCH_MINUTES", 30),
+        # A finished period's assessment is kept in Redis this long (0: always computed).
+        "ASSESSMENT_CACHE_TTL_S": _int("ASSESSMENT_CACHE_TTL_S", 3600),
+        # … and a period still running (this month, today) this long: its figures may be that many seconds behind.
+        "ASSESSMENT_LIVE_TTL_S": _int("ASSESSMENT_LIVE_TTL_S", 60),
+        "EXPORT_MAX_ROWS": _int("EXPORT_MAX_ROWS", 1_000_000),
+        # The console map shows at most this many cases of a filter (the answer says when it is cut).
+        "MAP_MAX_POINTS": _int("MAP_MAX_POINTS", 5000),
         # The bot (app/bot): see docs/bot.md.
         "WECHAT_OAUTH_AUTHORIZE_URL": _env(
             "WECHAT_OAUTH_AUTHORIZE_URL", "https://open.weixin.qq.com/connect/oauth2/authorize"

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import math
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from app import geo
 from app.citizens.auth import staff_required
 from app.extensions import db
 from app.media import MediaRejected, path_for, store_image
-from app.reports import queries
+from app.reports import assessment, queries
+from app.reports.map_data import case_point
 from app.reports.models import (
+    CHANNEL_LABELS,
     CHANNELS,
     STATUS_LABELS,
     STATUSES,
@@ -24,6 +25,7 @@ from app.reports.models import (
     Report,
 )
 from app.reports.models import ReportPhoto as Photo
+from app.reports.periods import Period, local_today, period_from_args
 from app.reports.services import PhotoInput, ReportNotFound, get_report, transition
 from app.reports.workflow import (
     CANCEL_REASONS,
@@ -59,13 +61,29 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线"}
-
-
 @bp.app_template_global()
 def channel_label(channel: str) -> str:
     """A channel in Chinese."""
     return CHANNEL_LABELS.get(channel, channel)
+
+
+DEPARTMENT_KINDS = {"street": "街道办事处", "town": "镇人民政府", "department": "区级部门", "unit": "事业单位",
+                    "property": "物业公司"}
+CATEGORY_KINDS = {"event": "事件", "component": "部件"}
+
+
+@bp.app_template_global()
+def department_kind_label(kind: str) -> str:
+    """A department type in Chinese."""
+    return DEPARTMENT_KINDS.get(kind, kind)
+
+
+@bp.app_template_global()
+def category_label(category) -> str:
+    """A category as staff read it: 事件 E0504 占道经营 (the code stays visible: integrations use it)."""
+    if category is None:
+        return "待分类"
+    return f"{CATEGORY_KINDS.get(category.kind, category.kind)} {category.code} {category.name}"
 
 
 @bp.app_template_global()
@@ -143,30 +161,6 @@ def _visible_report(report_id: int) -> Report:
     return report
 
 
-def _map_tiles(report: Report) -> dict | None:
-    """A 3×3 mosaic of map tiles around the case with the marker's pixel position, when MAP_TILE_URL is set."""
-    template = current_app.config.get("MAP_TILE_URL")
-    if not template or report.lat is None:  # no map without a point (needs_location)
-        return None
-    lat, lng = geo.from_wgs84(report.lat, report.lng, current_app.config.get("MAP_TILE_CRS", "wgs84"))
-    z = 17
-    n = 2**z
-    xf = (lng + 180.0) / 360.0 * n
-    yf = (1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n
-    x0, y0 = int(xf) - 1, int(yf) - 1
-    tiles = [
-        {"url": template.format(z=z, x=x0 + dx, y=y0 + dy, s="abc"[(dx + dy) % 3]), "left": dx * 256, "top": dy * 256}
-        for dy in range(3)
-        for dx in range(3)
-    ]
-    return {
-        "tiles": tiles,
-        "marker_left": round((xf - x0) * 256),
-        "marker_top": round((yf - y0) * 256),
-        "attribution": current_app.config.get("MAP_TILE_ATTRIBUTION", ""),
-    }
-
-
 def _render_detail(report: Report, error: str | None = None, status: int = 200):
     duplicates = db.session.execute(
         select(Report, DuplicateCandidate.distance_m)
@@ -180,7 +174,9 @@ def _render_detail(report: Report, error: str | None = None, status: int = 200):
         r=report,
         actions=actions,
         duplicates=duplicates,
-        map=_map_tiles(report),
+        point=case_point(report),
+        tiles={"url": current_app.config.get("MAP_TILE_URL") or "",
+               "attribution": current_app.config.get("MAP_TILE_ATTRIBUTION") or ""},
         error=error,
         **_reference(),
     ), status
@@ -274,5 +270,18 @@ def media(sha: str, variant: str):
 @bp.route("/dashboard")
 @staff_required()
 def dashboard():
-    """Charts of the last 30 days, drawn server-side as SVG."""
-    return render_template("console/dashboard.html", d=queries.dashboard(g.actor))
+    """Charts of a period (the last 30 days unless one is picked), drawn server-side as SVG, with the assessment's
+    headline figures for the same period."""
+    picked = any(request.args.get(k) for k in ("period", "date_from", "date_to"))
+    status = 200
+    try:
+        period = period_from_args(request.args) if picked else None
+    except queries.BadFilter as exc:
+        flash(f"统计时段有误：{exc}", "error")
+        period, status = None, 400
+    if period is None:
+        today = local_today()
+        period = Period("last30", today - timedelta(days=29), today)
+    d = queries.dashboard(g.actor, first=period.first, last=period.last)
+    summary = assessment.summary(period, g.actor)
+    return render_template("console/dashboard.html", d=d, s=summary, p=period.as_json()), status

@@ -27,6 +27,7 @@ from app.extensions import UTCDateTime, db
 STATUSES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "cancelled")
 OPEN_STATUSES = ("reported", "registered", "dispatched", "handled")
 CHANNELS = ("wechat", "open311", "console", "hotline")
+CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线"}
 STATUS_LABELS = {
     "reported": "已上报",
     "registered": "已立案",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db
+from app.reports import search
 from app.reports.models import CHANNELS, OPEN_STATUSES, STATUSES, Category, Department, GridCell, Report
 
 # The "deadline" sort over all cases needs its own index (the sweep's (status, deadline_at) serves only a status
@@ -45,7 +46,7 @@ class CaseFilter:
     date_from: date | None = None  # local dates, inclusive
     date_to: date | None = None
     channel: str | None = None
-    q: str | None = None  # a case number
+    q: str | None = None  # a case number (exact) or text in descriptions, addresses and numbers (app.reports.search)
     sort: str = "newest"
     page: int = 1
     per_page: int = 50
@@ -66,6 +67,11 @@ class CaseFilter:
         if overdue_raw not in ("", "1", "0", "true", "false", "yes", "no"):
             raise BadFilter("overdue: 只能是 1 或 0")
         overdue = None if overdue_raw == "" else overdue_raw in ("1", "true", "yes")
+        q = (get("q") or "").strip() or None
+        if q and len(q) > search.MAX_QUERY_CHARS:
+            raise BadFilter(f"q: 最多 {search.MAX_QUERY_CHARS} 个字")
+        if q and search.is_case_number(q):
+            q = q.upper()
         sort = (get("sort") or "newest").strip()
         if sort not in SORTS:
             raise BadFilter(f"sort: 只能是 {'、'.join(SORTS)}")
@@ -78,7 +84,7 @@ class CaseFilter:
             date_from=_date(get("date_from"), "date_from"),
             date_to=_date(get("date_to"), "date_to"),
             channel=channel,
-            q=(get("q") or "").strip().upper() or None,
+            q=q,
             sort=sort,
             page=_int(get("page"), "page", 1, 1, 100_000),
             per_page=_int(get("per_page"), "per_page", 50, 1, MAX_PER_PAGE),
@@ -161,8 +167,10 @@ def grid_with_descendants(code: str) -> list[int]:
 
 def _filtered(f: CaseFilter, actor: Actor, with_status: bool = True) -> Select:
     query = scoped(select(Report), actor)
-    if f.q:
+    if f.q and search.is_case_number(f.q):
         return query.where(Report.case_number == f.q)
+    if f.q:
+        query = search.matching(query, f.q)
     if with_status and f.status:
         query = query.where(Report.status.in_(f.status))
     if f.category:
@@ -208,7 +216,8 @@ class CasePage:
 
 def list_query(f: CaseFilter, actor: Actor) -> Select:
     """The ordered, unpaginated list query (EXPLAIN tests and benchmarks look at this)."""
-    return _filtered(f, actor).order_by(*SORTS[f.sort])
+    ranked = search.rank(f.q) if f.q and f.sort == "newest" and not search.is_case_number(f.q) else []
+    return _filtered(f, actor).order_by(*ranked, *SORTS[f.sort])
 
 
 def list_cases(f: CaseFilter, actor: Actor, with_counts: bool = True) -> CasePage:
@@ -250,13 +259,17 @@ class Dashboard:
     outlines: list[tuple[str, list[list[tuple[float, float]]]]] = field(default_factory=list)
 
 
-def dashboard(actor: Actor, days: int = 30, heat_size: int = 24) -> Dashboard:
-    """Aggregate the last `days` days of cases the actor may see."""
+def dashboard(
+    actor: Actor, days: int = 30, heat_size: int = 24, first: date | None = None, last: date | None = None
+) -> Dashboard:
+    """Aggregate the cases the actor may see submitted in the last `days` days, or from `first` to `last` (local)."""
     tz = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
-    today = utcnow().astimezone(tz).date()
-    first = today - timedelta(days=days - 1)
-    since = local_day_start(first)
-    base = scoped(select(Report), actor).where(Report.submitted_at >= since).subquery()
+    if first is None or last is None:
+        last = utcnow().astimezone(tz).date()
+        first = last - timedelta(days=days - 1)
+    days = (last - first).days + 1
+    since, until = local_day_start(first), local_day_start(last + timedelta(days=1))
+    base = scoped(select(Report), actor).where(Report.submitted_at >= since, Report.submitted_at < until).subquery()
     rows = db.session.execute(
         select(base.c.submitted_at, base.c.status, base.c.category_id, base.c.department_id, base.c.overdue,
                base.c.lat, base.c.lng, base.c.closed_at)

@@ -199,42 +199,44 @@ def test_bulk_dispatch_registers_and_dispatches_the_selected_cases(app, as_role)
     assert db.session.get(Report, untouched.id).status == "reported"
 
 
-def test_the_map_is_a_placeholder_without_a_tile_url_and_tiles_with_one(app, as_role):
+def map_options(html: str) -> dict:
+    """The options the case page hands to casemap.js (data-options: no inline script under the CSP)."""
+    import html as htmllib
+    import json
+
+    m = re.search(r'data-map="(?:single|cases)"\s+data-options="([^"]*)"', html)
+    assert m, "no map on the page"
+    return json.loads(htmllib.unescape(m.group(1)))
+
+
+def test_the_case_map_is_blank_without_a_tile_url_and_uses_the_tiles_with_one(app, as_role):
     r = report()
     c = as_role("admin")
-    assert 'id="map-placeholder"' in c.get(f"/console/cases/{r.id}").get_data(as_text=True)
+    html = c.get(f"/console/cases/{r.id}").get_data(as_text=True)
+    assert 'id="map-placeholder"' in html and map_options(html)["tileUrl"] == "" and "vendor/leaflet/leaflet.js" in html
     app.config["MAP_TILE_URL"] = "https://tiles.example.org/{z}/{x}/{y}.png"
     html = c.get(f"/console/cases/{r.id}").get_data(as_text=True)
-    assert html.count("https://tiles.example.org/17/") == 9 and 'class="pin"' in html
-
-
-def _slippy(lat: float, lng: float, z: int = 17) -> tuple[float, float]:
-    """Web-Mercator tile coordinates (fractional) of a point, as every XYZ tile server numbers them."""
-    import math
-
-    n = 2**z
-    return (lng + 180.0) / 360.0 * n, (1.0 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat)))
-                                       / math.pi) / 2.0 * n
+    assert map_options(html)["tileUrl"] == "https://tiles.example.org/{z}/{x}/{y}.png"
+    assert 'id="map-placeholder"' not in html
 
 
 @pytest.mark.parametrize("crs", ["wgs84", "gcj02"])
-def test_the_map_tiles_and_pin_are_placed_in_the_tiles_own_datum(app, as_role, crs):
-    """Chinese tile servers draw GCJ-02: with MAP_TILE_CRS=gcj02 the mosaic and the pin are where the case's
-    GCJ-02 coordinates fall (about 500 m from the WGS-84 ones in Chongqing, two tiles at zoom 17)."""
+def test_the_map_places_the_case_in_the_tiles_own_datum(app, as_role, crs):
+    """Chinese tile servers draw GCJ-02: with MAP_TILE_CRS=gcj02 the case page's pin and the map's points are the
+    case's GCJ-02 coordinates (about 500 m from the WGS-84 ones in Chongqing); on WGS-84 tiles, the stored ones."""
     from app import geo
 
     r = report()
     app.config.update(MAP_TILE_URL="https://tiles.example.org/{z}/{x}/{y}.png", MAP_TILE_CRS=crs)
-    html = as_role("admin").get(f"/console/cases/{r.id}").get_data(as_text=True)
-    xf, yf = _slippy(*geo.from_wgs84(r.lat, r.lng, crs))
-    x0, y0 = int(xf) - 1, int(yf) - 1
-    urls = re.findall(r'src="https://tiles\.example\.org/17/(\d+)/(\d+)\.png"', html)
-    assert urls == [(str(x0 + dx), str(y0 + dy)) for dy in range(3) for dx in range(3)]
-    pin = f'class="pin" style="left:{round((xf - x0) * 256)}px; top:{round((yf - y0) * 256)}px"'
-    assert pin in html
-    if crs == "gcj02":  # not the WGS-84 placement: the shift is visible at this zoom
-        wx, _ = _slippy(r.lat, r.lng)
-        assert abs(xf - wx) > 1
+    c = as_role("admin")
+    opts = map_options(c.get(f"/console/cases/{r.id}").get_data(as_text=True))
+    want = tuple(round(v, 6) for v in geo.from_wgs84(r.lat, r.lng, crs))
+    assert (opts["lat"], opts["lng"]) == want
+    [point] = c.get("/console/map/points.json").get_json()["points"]
+    assert tuple(point[2:4]) == want
+    if crs == "gcj02":  # not the WGS-84 placement: the shift is hundreds of metres here
+        assert geo.distance_m(want, (r.lat, r.lng)) > 300
+
 
 
 def test_the_dashboard_draws_charts_from_real_figures(app, as_role):

@@ -1,0 +1,205 @@
+"""综合评价: the period's indicators per department, area, category or channel, computed from cases and their trail.
+
+Every figure is "as of the end of the period": only trail entries before `period.end` count, so last month's numbers
+do not change when they are computed again later. The definitions, formulas and a worked example are in
+docs/assessment.md (tests/test_assessment.py reproduces the example to the digit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import and_, case, func, not_, or_, select, union
+
+from app.citizens.services import Actor
+from app.events import utcnow
+from app.extensions import db, get_redis
+from app.reports.assessment_areas import area_rows, centre
+from app.reports.assessment_facts import GROUPINGS, SATISFIED, rate, trail_facts
+from app.reports.models import OPEN_STATUSES, Department, Report, ReportEvent
+from app.reports.periods import Period
+from app.reports.queries import BadFilter, scoped
+
+__all__ = ["GROUPINGS", "area_rows", "assess", "centre", "department_rows", "rate", "score", "summary", "weights"]
+
+DEFAULT_WEIGHTS = {
+    "on_time_rate": 50.0,
+    "handled_rate": 30.0,
+    "rework_free_rate": 20.0,
+    "satisfaction_rate": 0.0,
+    "supervised_on_time_rate": 0.0,
+}
+FORMULA = "score = 100 × Σ(wᵢ × xᵢ) / Σ wᵢ，只计有值的指标；rework_free_rate = 1 − rework_rate"
+
+
+def weights() -> dict[str, float]:
+    """The composite score's weights from ASSESSMENT_WEIGHTS ("on_time_rate:50,handled_rate:30,…")."""
+    raw = current_app.config.get("ASSESSMENT_WEIGHTS") or ""
+    out = dict(DEFAULT_WEIGHTS)
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        name, _, value = part.partition(":")
+        if name.strip() in out:
+            out[name.strip()] = float(value)
+    return out
+
+
+def score(row: dict, w: dict[str, float]) -> float | None:
+    """The weighted composite on a 0–100 scale over the indicators that have a value (None when none has)."""
+    values = dict(row)
+    rework = row.get("rework_rate")
+    values["rework_free_rate"] = None if rework is None else 1 - rework
+    if row.get("due", 0) == 0:
+        return None
+    used = [(wi, values.get(name)) for name, wi in w.items() if wi and values.get(name) is not None]
+    total = sum(wi for wi, _ in used)
+    return round(100 * sum(wi * x for wi, x in used) / total, 2) if total else None
+
+
+def department_rows(period: Period, actor: Actor) -> list[dict]:
+    """The department indicators (应处置数 … 满意率, score) for every department with cases due in the period."""
+    r = Report
+    s, e = period.start, period.end
+    # Cases that can be due: deadline in the period, or before it and possibly still open at its start (open now,
+    # or changed since; a case unchanged since before the period was in its current state all along). Three
+    # index-served sets (deadline, status, updated_at) rather than one OR that only a full scan can answer.
+    def cand(*conds):
+        return scoped(select(r.id), actor).where(r.department_id.is_not(None), *conds)
+
+    candidates = union(
+        cand(r.deadline_at >= s, r.deadline_at < e),
+        cand(r.status.in_(OPEN_STATUSES), r.deadline_at < s),
+        cand(r.updated_at >= s, r.deadline_at < s),
+    )
+    f = trail_facts(period, candidates)
+    stands = and_(f.c.last_handle.is_not(None), or_(f.c.last_undo.is_(None), f.c.last_handle > f.c.last_undo))
+    handled_before = and_(stands, f.c.last_handle < s)
+    due = and_(f.c.n_dispatch > 0, f.c.cancelled_at.is_(None), or_(r.deadline_at >= s, not_(handled_before)))
+    on_time = and_(stands, f.c.last_handle <= r.deadline_at)
+
+    def n(cond):
+        return func.sum(case((cond, 1), else_=0))
+
+    q = (
+        select(
+            r.department_id,
+            func.count().label("due"),
+            n(stands).label("handled"),
+            n(on_time).label("handled_on_time"),
+            n(and_(stands, f.c.n_rework > 0)).label("rework"),
+            n(f.c.n_supervise > 0).label("supervised"),
+            n(and_(f.c.n_supervise > 0, on_time)).label("supervised_on_time"),
+        )
+        .join(f, f.c.report_id == r.id)
+        .where(due)
+        .group_by(r.department_id)
+    )
+    figures = {row.department_id: row for row in db.session.execute(q)}
+    visits = _return_visits(period, actor)
+    depts = {d.id: d for d in db.session.scalars(select(Department))}
+    w = weights()
+    rows = []
+    for dept_id in sorted(set(figures) | set(visits), key=lambda i: depts[i].code):
+        fig = figures.get(dept_id)
+        due_n, handled = (fig.due, int(fig.handled)) if fig else (0, 0)
+        on_time_n = int(fig.handled_on_time) if fig else 0
+        supervised, sup_on_time = (int(fig.supervised), int(fig.supervised_on_time)) if fig else (0, 0)
+        rework = int(fig.rework) if fig else 0
+        visited, satisfied = visits.get(dept_id, (0, 0))
+        row = {
+            "key": depts[dept_id].code,
+            "name": depts[dept_id].name,
+            "due": due_n,
+            "handled": handled,
+            "handled_on_time": on_time_n,
+            "handled_late": handled - on_time_n,
+            "overdue_open": due_n - handled,
+            "on_time_rate": rate(on_time_n, due_n),
+            "handled_rate": rate(handled, due_n),
+            "rework": rework,
+            "rework_rate": rate(rework, handled),
+            "supervised": supervised,
+            "supervised_on_time": sup_on_time,
+            "supervised_on_time_rate": rate(sup_on_time, supervised),
+            "return_visits": visited,
+            "satisfied": satisfied,
+            "satisfaction_rate": rate(satisfied, visited),
+        }
+        row["score"] = score(row, w)
+        rows.append(row)
+    rows.sort(key=lambda x: (x["score"] is None, -(x["score"] or 0), x["key"]))
+    return rows
+
+
+def _return_visits(period: Period, actor: Actor) -> dict[int, tuple[int, int]]:
+    """Per department: return visits (feedback entries) in the period and how many were (basically) satisfied."""
+    ev = ReportEvent
+    rating = ev.data["rating"].as_string()
+    q = (
+        scoped(select(Report.department_id), actor)
+        .add_columns(func.count(), func.sum(case((rating.in_(SATISFIED), 1), else_=0)))
+        .join(ev, ev.report_id == Report.id)
+        .where(ev.action == "feedback", ev.created_at >= period.start, ev.created_at < period.end)
+        .where(Report.department_id.is_not(None))
+        .group_by(Report.department_id)
+    )
+    return {dept: (int(total), int(ok or 0)) for dept, total, ok in db.session.execute(q)}
+
+
+def _cache_key(period: Period, by: str, actor: Actor) -> str:
+    scope = actor.department_id if (actor.role == "handler" or actor.kind == "api") else None
+    cfg = current_app.config
+    basis = json.dumps([period.first.isoformat(), period.last.isoformat(), by, scope, weights(),
+                        cfg["ASSESSMENT_REGISTER_MINUTES"], cfg["ASSESSMENT_DISPATCH_MINUTES"]])
+    return "assessment:v1:" + hashlib.sha256(basis.encode()).hexdigest()
+
+
+def assess(period: Period, by: str, actor: Actor) -> dict:
+    """The whole assessment answer: period, grouping, weights and formula, rows, and the command centre's figures.
+
+    A finished period's answer cannot change (only trail entries before its end count, and entries are appended
+    with the current time), so it is kept in Redis for ASSESSMENT_CACHE_TTL_S; a period still running is kept for
+    ASSESSMENT_LIVE_TTL_S (a command-centre screen may be that many seconds behind; 0: always computed).
+    """
+    if by not in GROUPINGS:
+        raise BadFilter(f"by: 应为 {'、'.join(GROUPINGS)} 之一")
+    running = period.end > utcnow()
+    ttl = current_app.config["ASSESSMENT_LIVE_TTL_S" if running else "ASSESSMENT_CACHE_TTL_S"]
+    keep = ttl > 0
+    key = _cache_key(period, by, actor) if keep else ""
+    if keep:
+        try:
+            cached = get_redis().get(key)
+        except RedisError:
+            cached = None
+        if cached:
+            return json.loads(cached)
+    answer = _compute(period, by, actor)
+    if keep:
+        with contextlib.suppress(RedisError):
+            get_redis().set(key, json.dumps(answer, ensure_ascii=False), ex=ttl)
+    return answer
+
+
+def _compute(period: Period, by: str, actor: Actor) -> dict:
+    rows = department_rows(period, actor) if by == "department" else area_rows(period, by, actor)
+    return {
+        "period": period.as_json(),
+        "by": by,
+        "weights": weights(),
+        "formula": FORMULA,
+        "rows": rows,
+        "centre": centre(period, actor),
+    }
+
+
+def summary(period: Period, actor: Actor) -> dict:
+    """The dashboard's headline: the period's totals (as by=channel, summed), the centre, the department ranking."""
+    areas = area_rows(period, "channel", actor)
+    totals = {k: sum(r[k] for r in areas) for k in ("reported", "registered", "closed", "closed_on_time")}
+    totals["closed_rate"] = rate(totals["closed"], totals["registered"])
+    totals["closed_on_time_rate"] = rate(totals["closed_on_time"], totals["registered"])
+    return {"totals": totals, "centre": centre(period, actor), "departments": department_rows(period, actor)}

@@ -1,0 +1,258 @@
+"""Benchmark: 1,000,000 cases with their trails over a year (PostgreSQL), then the assessment, the dashboard, a text
+search, the map for one street and a 100,000-row export: p50/p99, plans (EXPLAIN ANALYZE) and peak memory.
+
+The data is made by the database itself (INSERT … SELECT over generate_series: one multi-row statement per table),
+so the million cases and their ~6 million trail entries take a few minutes, not hours.
+
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/baixing_h3 .venv/bin/python bench/assessment_1m.py
+    (--cases 1000000 --runs 20 --plans docs/bench/assessment_plans.txt; --drop drops the tables at the end)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event, text
+from werkzeug.datastructures import MultiDict
+
+from app import create_app
+from app.citizens.services import Actor
+from app.extensions import db
+from app.reports import exports, queries
+from app.reports.assessment import assess
+from app.reports.map_data import map_points
+from app.reports.periods import month
+from app.seed import seed_reference
+from bench.common import DEFAULT_PG, make_bench_app, pct, timed
+
+PHRASES = [
+    "路口有人摆摊卖水果", "井盖破损有安全隐患", "垃圾桶满了溢出", "墙上有小广告", "路灯晚上不亮",
+    "绿化带被占用堆放杂物", "共享单车乱停挡住盲道", "工地夜间施工噪音扰民", "下雨后道路积水", "店铺占道经营",
+    "人行道地砖松动", "废弃车辆占用车位",
+]
+ROADS = [
+    "建新北路", "北城天街", "洋河一路", "观音桥步行街", "红旗河沟", "大石坝", "五里店", "鱼嘴镇正街", "寸滩", "郭家沱",
+]
+
+# Stage times of every case, then its status from them ("now" is the end of the year); one statement.
+CASES_SQL = """
+CREATE UNLOGGED TABLE bench_cases AS
+WITH base AS (
+  SELECT i,
+         now() - (random() * interval '365 days') AS t_sub,
+         random() AS r1, random() AS r2, random() AS r3, random() AS r4, random() AS r5, random() AS r6,
+         (SELECT array_agg(id ORDER BY id) FROM departments) AS depts,
+         (SELECT array_agg(id ORDER BY id) FROM grid_cells WHERE level >= 2) AS grids,
+         (SELECT array_agg(id ORDER BY id) FROM categories WHERE parent_id IS NOT NULL) AS cats
+  FROM generate_series(1, :n) AS i
+), stages AS (
+  SELECT *,
+         t_sub + (5 + r1 * 55) * interval '1 minute' AS t_reg,
+         t_sub + (5 + r1 * 55) * interval '1 minute' + (3 + r2 * 50) * interval '1 minute' AS t_dis,
+         depts[1 + (i % array_length(depts, 1))] AS dept,
+         grids[1 + ((i / 7) % array_length(grids, 1))] AS grid,
+         cats[1 + ((i / 3) % array_length(cats, 1))] AS cat,
+         r3 < 0.04 AS cancelled, r4 < 0.08 AS rework, r5 < 0.05 AS supervised, r6 < 0.03 AS rerouted,
+         r6 > 0.7 AS visited
+  FROM base
+), times AS (
+  SELECT *,
+         t_dis + interval '48 hours' AS deadline,
+         t_dis + (1 + r3 * 70) * interval '1 hour' AS t_hand1,
+         t_dis + (1 + r3 * 70) * interval '1 hour' + interval '5 hours' AS t_back,
+         t_dis + (1 + r3 * 70) * interval '1 hour' + interval '20 hours' AS t_hand2
+  FROM stages
+)
+SELECT *,
+       CASE WHEN rework THEN t_hand2 ELSE t_hand1 END + interval '3 hours' AS t_ver,
+       CASE WHEN rework THEN t_hand2 ELSE t_hand1 END + interval '6 hours' AS t_close
+FROM times
+"""
+REPORTS_SQL = """
+INSERT INTO reports (id, case_number, category_id, description, lat, lng, raw_lat, raw_lng, raw_crs, address,
+  grid_id, department_id, status, channel, cancel_reason, deadline_at, overdue, version, submitted_at, dispatched_at,
+  closed_at, updated_at)
+SELECT c.i, 'BM' || lpad(c.i::text, 10, '0'), c.cat, (CAST(:phrases AS text[]))[1 + c.i % 12] || '（' || c.i || '）',
+  g.min_lat + (g.max_lat - g.min_lat) * c.r4, g.min_lng + (g.max_lng - g.min_lng) * c.r5,
+  g.min_lat + (g.max_lat - g.min_lat) * c.r4, g.min_lng + (g.max_lng - g.min_lng) * c.r5, 'wgs84',
+  '江北区' || (CAST(:roads AS text[]))[1 + c.i % 10] || (c.i % 300) || '号', c.grid, c.dept, s.status,
+  (ARRAY['wechat','wechat','wechat','open311','hotline','console'])[1 + c.i % 6],
+  CASE WHEN c.cancelled THEN 'invalid' END,
+  CASE WHEN NOT c.cancelled AND c.t_dis < now() THEN c.deadline END,
+  s.status = 'dispatched' AND c.deadline < now(), 1, c.t_sub,
+  CASE WHEN NOT c.cancelled AND c.t_dis < now() THEN c.t_dis END,
+  CASE WHEN s.status = 'closed' THEN c.t_close END, s.updated
+FROM bench_cases c JOIN grid_cells g ON g.id = c.grid
+CROSS JOIN LATERAL (SELECT
+  CASE WHEN c.cancelled THEN 'cancelled' WHEN c.t_close < now() THEN 'closed' WHEN c.t_ver < now() THEN 'verified'
+       WHEN (CASE WHEN c.rework THEN c.t_hand2 ELSE c.t_hand1 END) < now()
+            AND NOT (c.rework AND c.t_back < now() AND c.t_hand2 >= now()) THEN 'handled'
+       WHEN c.t_dis < now() THEN 'dispatched' WHEN c.t_reg < now() THEN 'registered' ELSE 'reported' END AS status,
+  LEAST(now(), GREATEST(c.t_sub, CASE WHEN c.cancelled THEN c.t_sub + interval '1 hour' ELSE c.t_close END))
+    AS updated) s
+"""
+EVENTS_SQL = """
+INSERT INTO report_events (report_id, seq, action, from_status, to_status, actor_kind, actor_name, data, created_at)
+SELECT c.i, v.seq, v.action, NULL, 'x', 'staff', 'bench', v.data::json, v.at
+FROM bench_cases c JOIN departments d ON d.id = c.dept CROSS JOIN LATERAL (VALUES
+  (1, 'submit', c.t_sub, true, '{}'),
+  (2, 'cancel', c.t_sub + interval '1 hour', c.cancelled, '{"reason": "invalid"}'),
+  (3, 'register', c.t_reg, NOT c.cancelled, '{}'),
+  (4, 'dispatch', c.t_dis, NOT c.cancelled AND c.rerouted, '{"department": "JB-CGJ"}'),
+  (5, 'dispatch', c.t_dis + CASE WHEN c.rerouted THEN interval '20 minutes' ELSE interval '0' END, NOT c.cancelled,
+     '{"department": "' || d.code || '"}'),
+  (6, 'supervise', c.t_dis + interval '30 hours', NOT c.cancelled AND c.supervised, '{"deadline_at": null}'),
+  (7, 'handle', c.t_hand1, NOT c.cancelled, '{}'),
+  (8, 'send_back', c.t_back, NOT c.cancelled AND c.rework, '{}'),
+  (9, 'handle', c.t_hand2, NOT c.cancelled AND c.rework, '{}'),
+  (10, 'verify', c.t_ver, NOT c.cancelled, '{}'),
+  (11, 'close', c.t_close, NOT c.cancelled, '{}'),
+  (12, 'feedback', c.t_close + interval '2 days', NOT c.cancelled AND c.visited,
+      CASE WHEN c.r2 < 0.8 THEN '{"rating": "satisfied", "resolved": true}'
+           ELSE '{"rating": "dissatisfied", "resolved": true}' END)
+) AS v(seq, action, at, keep, data)
+WHERE v.keep AND v.at < now()
+"""
+
+
+def generate(n: int) -> dict:
+    """Make the cases and trails; returns the seconds each step took."""
+    out = {}
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_cases"))
+        for name, sql, params in (
+            ("stage times", CASES_SQL, {"n": n}),
+            ("reports", REPORTS_SQL, {"phrases": PHRASES, "roads": ROADS}),
+            ("report_events", EVENTS_SQL, {}),
+        ):
+            t0 = time.perf_counter()
+            conn.execute(text(sql), params)
+            out[name] = time.perf_counter() - t0
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('reports', 'id'), (SELECT max(id) FROM reports))"))
+        conn.execute(text("DROP TABLE bench_cases"))
+    t0 = time.perf_counter()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE reports"))
+        conn.execute(text("VACUUM ANALYZE report_events"))
+    out["vacuum analyze"] = time.perf_counter() - t0
+    return out
+
+
+class Captured:
+    """The SQL statements a call sends (to EXPLAIN ANALYZE them afterwards)."""
+
+    def __init__(self):
+        self.statements: list[tuple[str, object]] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append((statement, parameters))
+
+
+def explain(fn) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of every SELECT `fn` runs."""
+    cap = Captured()
+    event.listen(db.engine, "before_cursor_execute", cap)
+    try:
+        fn()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", cap)
+    plans = []
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for statement, params in cap.statements:
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")) or "FROM reports" not in statement:
+                continue
+            cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+            plans.append(statement.strip() + "\n" + "\n".join(r[0] for r in cur.fetchall()))
+    finally:
+        raw.close()
+    return "\n\n".join(plans)
+
+
+def main() -> None:
+    """Generate, measure, print the table, write the plans."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--export-rows", type=int, default=100_000)
+    parser.add_argument("--plans", default="docs/bench/assessment_plans.txt")
+    parser.add_argument("--drop", action="store_true", help="drop every table afterwards (disk)")
+    parser.add_argument("--reuse", action="store_true", help="measure the data a previous run generated")
+    args = parser.parse_args()
+    cfg = {"MAP_MAX_POINTS": 5000, "ASSESSMENT_CACHE_TTL_S": 0, "ASSESSMENT_LIVE_TTL_S": 0}
+    if args.reuse:
+        app = create_app({"APP_ENV": "testing", "REDIS_URL": "", "MEDIA_ROOT": tempfile.mkdtemp(),
+                          "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG), **cfg})
+    else:
+        app = make_bench_app(**cfg)
+    with app.app_context():
+        if not args.reuse:
+            seed_reference()
+            t0 = time.perf_counter()
+            steps = generate(args.cases)
+            total = time.perf_counter() - t0
+            print(f"generated {args.cases:,} cases in {total:.0f} s: "
+                  + ", ".join(f"{k} {v:.0f} s" for k, v in steps.items()), flush=True)
+        counts = db.session.execute(text("SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM report_events)"))
+        print("cases {:,}, trail entries {:,}".format(*counts.one()), flush=True)
+        last = db.session.scalar(text("SELECT max(submitted_at) FROM reports"))
+        m = month(last.year, last.month - 1 if last.month > 1 else 12) if last.month > 1 else month(last.year - 1, 12)
+        admin = Actor(kind="staff", id=1, role="admin", name="bench")
+        street = db.session.scalar(text("SELECT code FROM grid_cells WHERE level = 2 ORDER BY code LIMIT 1"))
+        cases = [
+            ("assessment, one month, by department", lambda: assess(m, "department", admin)),
+            ("assessment, one month, by grid", lambda: assess(m, "grid", admin)),
+            ("dashboard, one month", lambda: queries.dashboard(admin, first=m.first, last=m.last)),
+            ("text search q=观音桥步行街15号 (~300 hits, first page + counts)", lambda: queries.list_cases(
+                queries.CaseFilter.from_args(MultiDict({"q": "观音桥步行街15号"})), admin)),
+            ("text search q=井盖破损 (1 case in 12 hits, first page + counts)", lambda: queries.list_cases(
+                queries.CaseFilter.from_args(MultiDict({"q": "井盖破损"})), admin)),
+            (f"map query, one street ({street})", lambda: map_points(
+                queries.CaseFilter.from_args(MultiDict({"grid": street})), admin)),
+        ]
+        plans = []
+        print(f"\nperiod {m.first}..{m.last}; {args.runs} runs each (after one warm-up)\n")
+        print("| query | p50 ms | p99 ms |\n|---|---:|---:|")
+        for name, fn in cases:
+            fn()
+            samples = timed(fn, args.runs)
+            db.session.rollback()
+            print(f"| {name} | {pct(samples, 50) * 1000:.0f} | {pct(samples, 99) * 1000:.0f} |", flush=True)
+            plans.append(f"=== {name}\n" + explain(fn))
+        app.config.update(ASSESSMENT_CACHE_TTL_S=3600, ASSESSMENT_LIVE_TTL_S=60)
+        assess(m, "department", admin)  # computed once, then kept (a finished month)
+        samples = timed(lambda: assess(m, "department", admin), args.runs)
+        print(f"| assessment by department, finished month, kept in Redis | {pct(samples, 50) * 1000:.1f} | "
+              f"{pct(samples, 99) * 1000:.1f} |", flush=True)
+        limit_filter = queries.CaseFilter()
+        app.config["EXPORT_MAX_ROWS"] = args.export_rows
+        for name, stream in (("CSV", exports.cases_csv), ("XLSX", exports.cases_xlsx)):
+            t0 = time.perf_counter()
+            size = sum(len(c) for c in stream(limit_filter, admin))
+            seconds = time.perf_counter() - t0
+            tracemalloc.start()
+            for _ in stream(limit_filter, admin):
+                pass
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            print(f"| export {args.export_rows:,} rows, {name} ({size / 1e6:.1f} MB) | {seconds:.1f} s | "
+                  f"peak Python heap {peak / 1e6:.1f} MB |", flush=True)
+        Path(args.plans).write_text("\n\n".join(plans) + "\n", encoding="utf-8")
+        print(f"\nplans written to {args.plans}")
+        if args.drop:
+            db.session.remove()
+            db.drop_all()
+            print("tables dropped")
+
+
+if __name__ == "__main__":
+    main()
