@@ -1,6 +1,5 @@
 """Staff accounts: the users CLI, login with CSRF and lockout, logout, cookie flags, redirects, who sees what."""
 
-from datetime import timedelta
 
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
