@@ -13,11 +13,14 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from redis.exceptions import RedisError
 from sqlalchemy import Select, func, select
 
+from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db, get_redis
+from app.reports.assessment import assess
 from app.reports.citizen_view import citizen_view, is_public
 from app.reports.models import FLAG_REASONS, CaseFlag, Category, GridCell, Report
-from app.reports.queries import grid_with_descendants, local_day_start
+from app.reports.periods import period_from_args
+from app.reports.queries import BadFilter, grid_with_descendants, local_day_start
 from app.reports.services import ReportNotFound, get_report
 
 PAGE_SIZE = 20
@@ -112,6 +115,18 @@ def case_list():
     )
 
 
+def street_counts():
+    """Per street: 问题数, 结案率, 按期结案率 for a period, by the assessment's own definitions (docs/assessment.md)."""
+    try:
+        period = period_from_args(request.args)
+    except BadFilter as exc:
+        return render_template("public/streets.html", error=exc.args[0], rows=[], period=None), 400
+    answer = assess(period, "street", Actor.system("公示"))
+    rows = [{k: row.get(k) for k in ("key", "name", "reported", "closed_rate", "closed_on_time_rate")}
+            for row in answer["rows"]]
+    return render_template("public/streets.html", rows=rows, period=answer["period"], error=None)
+
+
 def case_map():
     """Public points for the map (rounded, no text), as many as MAP_LIMIT of the newest that match."""
     f = PublicFilter(request.args)
@@ -190,5 +205,6 @@ def register(bp: Blueprint) -> None:
     """Mount the public pages on the case domain's blueprint (endpoints reports.case_list, reports.public_case …)."""
     bp.add_url_rule("/cases", view_func=case_list, endpoint="public_cases")
     bp.add_url_rule("/cases/map.json", view_func=case_map, endpoint="public_case_map")
+    bp.add_url_rule("/cases/streets", view_func=street_counts, endpoint="public_streets")
     bp.add_url_rule("/cases/<case_number>", view_func=public_case, endpoint="public_case")
     bp.add_url_rule("/cases/<case_number>/flag", view_func=flag_case, endpoint="public_case_flag", methods=["POST"])

@@ -161,3 +161,17 @@ def test_a_moderator_mutes_the_reporter_from_a_case_without_seeing_their_openid(
     mod.post(f"/console/moderation/{r.id}/reporter/lift", data={"csrf_token": token})
     db.session.expire_all()
     assert db.session.get(CitizenSanction, row.id).lifted_at is not None
+
+
+def test_the_street_view_counts_by_the_assessments_definitions(app, client):
+    done = registered("路灯坏了")
+    for action in ("dispatch", "handle", "verify", "close"):
+        transition(done.id, action, ADMIN, note="已修复" if action == "handle" else None)
+    registered("井盖缺失")
+    report("还没立案")
+    html = client.get("/cases/streets").get_data(as_text=True)
+    row = re.search(r'<tr data-street="([^"]+)"><td><a[^>]*>([^<]+)</a></td>\s*<td>(\d+)</td>\s*<td>([^<]+)</td>\s*'
+                    r'<td>([^<]+)</td>', html)
+    assert row, html
+    assert row.group(3) == "3" and row.group(4) == "50.0%" and row.group(5) == "50.0%"
+    assert client.get("/cases/streets?period=2026-13").status_code == 400
