@@ -51,7 +51,7 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线"}
+CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线", "ticket": "工单接口"}
 
 
 @bp.app_template_global()

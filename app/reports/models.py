@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,7 +26,7 @@ from app.extensions import UTCDateTime, db
 
 STATUSES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "cancelled")
 OPEN_STATUSES = ("reported", "registered", "dispatched", "handled")
-CHANNELS = ("wechat", "open311", "console", "hotline")
+CHANNELS = ("wechat", "open311", "console", "hotline", "ticket")
 STATUS_LABELS = {
     "reported": "已上报",
     "registered": "已立案",
@@ -136,6 +137,7 @@ class Report(db.Model):
         Index("ix_reports_status_submitted", "status", "submitted_at"),
         Index("ix_reports_department_status", "department_id", "status"),
         Index("ix_reports_overdue_sweep", "status", "deadline_at"),
+        Index("ix_reports_warning_sweep", "status", "warn_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -159,6 +161,12 @@ class Report(db.Model):
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 督办 (app/reports/supervision.py): when the warning falls due, and the deadline each alert was sent for,
+    # so that a warning and an escalation go out once per case and deadline; `supervised` marks a 督办件.
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warned_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Optimistic concurrency: every UPDATE says WHERE version = <what we read>; a concurrent change makes it miss.
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
@@ -229,3 +237,7 @@ class DuplicateCandidate(db.Model):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True)
     distance_m: Mapped[float] = mapped_column(Float)
+
+
+# Ticket, callback and hotline-caller tables (their own module; imported here so the metadata is complete).
+from app.reports import ticket_models  # noqa: E402,F401

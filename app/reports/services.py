@@ -27,6 +27,7 @@ from app.events import (
 from app.extensions import db
 from app.reports.grids import find_grid, resolve_department
 from app.reports.models import (
+    CHANNELS,
     OPEN_STATUSES,
     CaseCounter,
     Category,
@@ -111,7 +112,7 @@ def next_case_number() -> str:
 
 
 def _validate(sub: Submission) -> tuple[float, float, float, float, Category | None]:
-    if sub.channel not in ("wechat", "open311", "console", "hotline"):
+    if sub.channel not in CHANNELS:
         raise InvalidReport(f"未知渠道 {sub.channel!r}")
     try:
         raw_lat, raw_lng = geo.parse_coordinates(sub.lat, sub.lng)
@@ -327,12 +328,16 @@ def transition(
             )
             if dept is None or not dept.active:
                 raise InvalidReport("请选择有效的责任单位")
+            if report.status == "dispatched" and dept.id == report.department_id:
+                raise InvalidTransition(f"案件已派遣给 {dept.name}，改派请选择其他单位")
+            data["from_department"] = report.department.code if report.department else None
             report.department_id = dept.id
             report.dispatched_at = now
             hours = (
                 report.category.time_limit_hours if report.category else current_app.config["DEFAULT_TIME_LIMIT_HOURS"]
             )
             report.deadline_at = now + timedelta(hours=hours)
+            report.warn_at = now + timedelta(hours=hours) * current_app.config["DEADLINE_WARNING_SHARE"]
             report.overdue = False
             data.update(department=dept.code, deadline_at=report.deadline_at.isoformat())
         elif action == "handle":
