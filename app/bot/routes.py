@@ -11,12 +11,13 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, redirect, request, session, url_for
 
-from app.bot import protocol
+from app.bot import protocol, staff_bind
 from app.bot.inbound import handle_push
 from app.extensions import csrf
 
 bp = Blueprint("bot", __name__)
 csrf.exempt(bp)
+bp.register_blueprint(staff_bind.bp)  # GET only: the exemption above protects nothing there
 
 OAUTH_STATE_KEY = "wechat_oauth_state"
 

@@ -246,3 +246,18 @@ def callback_counts(ticket_id: int) -> dict[str, int]:
             .group_by(TicketCallback.status)
         ).all()
     )
+
+
+def retry_failed(ticket_id: int) -> int:
+    """Put a ticket's failed callbacks back in line (staff, from the console); returns how many."""
+    rows = list(
+        db.session.scalars(
+            select(TicketCallback).where(TicketCallback.ticket_id == ticket_id, TicketCallback.status == "failed")
+        )
+    )
+    for cb in rows:
+        cb.status, cb.attempts, cb.next_attempt_at = "pending", 0, None
+    if rows:
+        db.session.info.setdefault(_AFTER_COMMIT_KEY, set()).add(ticket_id)
+    db.session.commit()
+    return len(rows)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, render_template
 
-from app.reports import admin, console, open311, staff_api, tickets_api
+from app.reports import admin, console, hotline, open311, staff_api, tickets_api, tickets_console
 from app.reports.services import ReportNotFound, get_report
 
 bp = Blueprint("reports", __name__)
@@ -17,6 +17,8 @@ bp.register_blueprint(admin.bp)
 bp.register_blueprint(staff_api.bp)
 bp.register_blueprint(open311.bp)
 bp.register_blueprint(tickets_api.bp)
+bp.register_blueprint(tickets_console.bp)
+bp.register_blueprint(hotline.bp)
 
 # Steps a citizen sees on the public trail; comments and internal notes are staff-only.
 PUBLIC_ACTIONS = ("submit", "register", "cancel", "mark_duplicate", "dispatch", "handle", "verify", "send_back",
