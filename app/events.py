@@ -141,7 +141,8 @@ def register_event_type(cls: type) -> type:
 # Who reacts to what: dotted paths so that domains never import each other. The whole flow, in one place.
 SUBSCRIPTIONS: dict[str, list[str]] = {
     "ReportSubmitted": [],
-    "ReportStatusChanged": ["app.bot.notify.on_report_status_changed", "app.reports.tickets.on_report_status_changed"],
+    # Handler names must differ in their last part: it is the rq job id's suffix (app.events._job_id).
+    "ReportStatusChanged": ["app.bot.notify.on_report_status_changed", "app.reports.callbacks.on_ticket_case_changed"],
     "ReportVerified": ["app.points.services.award_points_for"],
     "ReportInvalidated": ["app.points.services.reverse_points_for"],
     "ReportOverdue": [],

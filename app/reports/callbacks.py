@@ -1,6 +1,6 @@
 """Status callbacks to ticket sources: one per public step of a ticket's case, signed, in trail order, retried.
 
-`on_report_status_changed` (subscriber of ReportStatusChanged) turns the case's loop steps that have no callback yet
+`on_ticket_case_changed` (subscriber of ReportStatusChanged) turns the case's loop steps that have no callback yet
 into `ticket_callbacks` rows (unique per ticket and trail seq, so a repeated event adds nothing) and enqueues the
 ticket's delivery after commit. `deliver_callbacks(ticket_id)` posts them oldest first under a per-ticket Redis lock
 and stops at the first failure, so a later step never overtakes an earlier one; the failure waits for its backoff
@@ -122,7 +122,7 @@ def queue_callbacks(report_id: int) -> int:
     return added
 
 
-def on_report_status_changed(evt) -> None:
+def on_ticket_case_changed(evt) -> None:
     """Subscriber of ReportStatusChanged: queue the ticket's new callbacks (nothing for cases without a ticket)."""
     queue_callbacks(evt.report_id)
 
