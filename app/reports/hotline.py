@@ -12,6 +12,7 @@ import secrets
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.citizens.auth import staff_required
 from app.citizens.services import Actor
@@ -69,23 +70,31 @@ def take_call(
         if cell is None or not address:
             raise InvalidReport("请在地图上选点，或填写地址并选择所在网格")
         point_lat, point_lng, crs = (cell.min_lat + cell.max_lat) / 2, (cell.min_lng + cell.max_lng) / 2, "wgs84"
-    report = submit_report(
-        Submission(
-            channel="hotline",
-            lat=point_lat,
-            lng=point_lng,
-            crs=crs or "wgs84",
-            description=description,
-            category_code=category_code or None,
-            address=address or None,
-            photos=photos or [],
-            client_ref=f"hotline:{form_token}",
-        )
+    submission = Submission(
+        channel="hotline",
+        lat=point_lat,
+        lng=point_lng,
+        crs=crs or "wgs84",
+        description=description,
+        category_code=category_code or None,
+        address=address or None,
+        photos=photos or [],
+        client_ref=f"hotline:{form_token}",
     )
+    try:
+        report = submit_report(submission)
+    except IntegrityError:  # the same form submitted twice at once: the other request made the case
+        db.session.rollback()
+        report = db.session.scalar(select(Report).where(Report.client_ref == submission.client_ref))
+        if report is None:
+            raise
     if db.session.get(HotlineCaller, report.id) is None:
         db.session.add(HotlineCaller(report_id=report.id, phone=phone, name=name, operator_id=operator.id))
-        db.session.commit()
-    return report
+        try:
+            db.session.commit()
+        except IntegrityError:  # the twin request recorded the caller first
+            db.session.rollback()
+    return db.session.get(Report, report.id)
 
 
 def caller_of(report_id: int) -> HotlineCaller | None:

@@ -154,19 +154,16 @@ def intake_ticket(body, actor: Actor) -> tuple[Ticket, Report, bool]:
     if not category_code and t.description:
         suggestions = suggest_category(t.description)
         category_code = suggestions[0].code if suggestions else None
-    report = submit_report(
-        Submission(
-            channel="ticket",
-            lat=t.lat,
-            lng=t.lng,
-            crs=t.crs,
-            description=t.description,
-            category_code=category_code,
-            address=t.address,
-            photos=[PhotoInput(source_ref=f"url:{u}") for u in t.media_urls],
-            client_ref=f"tk:{t.source}:{t.external_id}",
-        )
-    )
+    client_ref = f"tk:{t.source}:{t.external_id}"
+    try:
+        report = _submit(t, category_code, client_ref)
+    except IntegrityError:
+        # A concurrent push of the same ticket inserted the case first (submit_report's flush met the unique
+        # client_ref before its own commit-time check could): that case is the answer.
+        db.session.rollback()
+        report = db.session.scalar(select(Report).where(Report.client_ref == client_ref))
+        if report is None:
+            raise
     report_id, pending = report.id, [p.id for p in report.photos if p.status == "pending"]
     ticket = Ticket(
         source=t.source, external_id=t.external_id, report_id=report_id, contact=t.contact, deadline_at=t.deadline
@@ -181,6 +178,22 @@ def intake_ticket(body, actor: Actor) -> tuple[Ticket, Report, bool]:
     for photo_id in pending:
         enqueue(fetch_media_url, photo_id, queue="media", job_id=f"ticket-media-{photo_id}")
     return ticket, db.session.get(Report, report_id), True
+
+
+def _submit(t: TicketInput, category_code: str | None, client_ref: str) -> Report:
+    return submit_report(
+        Submission(
+            channel="ticket",
+            lat=t.lat,
+            lng=t.lng,
+            crs=t.crs,
+            description=t.description,
+            category_code=category_code,
+            address=t.address,
+            photos=[PhotoInput(source_ref=f"url:{u}") for u in t.media_urls],
+            client_ref=client_ref,
+        )
+    )
 
 
 def register_source(
