@@ -70,8 +70,9 @@ class Category(db.Model):
 
     @property
     def class_code(self) -> str:
-        """The level-1 class this category belongs to (itself for a class)."""
-        return self.code[:3]
+        """The level-1 class this category belongs to (itself for a class). By parent, not by code prefix: an
+        admin may move a subclass to another class and its code stays what it was (codes are stable)."""
+        return self.parent.code if self.parent_id is not None and self.parent is not None else self.code
 
 
 class CategoryKeyword(db.Model):

@@ -166,7 +166,8 @@ def _filtered(f: CaseFilter, actor: Actor, with_status: bool = True) -> Select:
     if with_status and f.status:
         query = query.where(Report.status.in_(f.status))
     if f.category:
-        ids = select(Category.id).where((Category.code == f.category) | (Category.code.startswith(f.category)))
+        chosen = select(Category.id).where(Category.code == f.category).scalar_subquery()
+        ids = select(Category.id).where((Category.id == chosen) | (Category.parent_id == chosen))  # a class: by parent
         query = query.where(Report.category_id.in_(ids))
     if f.grid:
         query = query.where(Report.grid_id.in_(grid_with_descendants(f.grid)))

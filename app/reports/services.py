@@ -157,7 +157,8 @@ def find_duplicate_candidates(
         Report.submitted_at >= since,
     )
     if category is not None:
-        class_ids = select(Category.id).where(Category.code.startswith(category.class_code))
+        class_id = category.parent_id or category.id  # by parent: a moved subclass keeps its code
+        class_ids = select(Category.id).where((Category.id == class_id) | (Category.parent_id == class_id))
         query = query.where(Report.category_id.in_(class_ids))
     if exclude_id is not None:
         query = query.where(Report.id != exclude_id)
