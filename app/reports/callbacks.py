@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from app.events import utcnow
 from app.extensions import api_timestamp, db, get_redis
 from app.jobs import app_job, enqueue
+from app.observability import TICKET_CALLBACKS
 from app.reports.models import STATUS_LABELS, Report, ReportEvent
 from app.reports.ticket_models import Ticket, TicketCallback, TicketSource
 from app.reports.workflow import STEPS
@@ -205,6 +206,7 @@ def deliver_callbacks(ticket_id: int, due_at: str | None = None) -> str:
             cb = db.session.get(TicketCallback, cb_id)
             cb.attempts += 1
             cb.last_status_code, cb.last_error = status_code, error
+            TICKET_CALLBACKS.labels("delivered" if error is None else "failed").inc()
             if error is None:
                 cb.status, cb.delivered_at, cb.next_attempt_at = "delivered", utcnow(), None
                 delivered += 1

@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.citizens.services import Actor
 from app.events import StaffAlert, emit, utcnow
 from app.extensions import api_timestamp, db
+from app.observability import SUPERVISION_STEPS
 from app.reports.models import OPEN_STATUSES, Category, Report, ReportEvent
 from app.reports.services import InvalidReport, UnknownCategory, get_report
 from app.reports.workflow import ConcurrentUpdate, InvalidTransition, NotAllowed
@@ -203,6 +204,7 @@ def supervise(
     entry = _record(report, "supervise", actor, note, {"deadline_at": api_timestamp(deadline) if deadline else None})
     _alert(report, entry, "supervise", note)
     _commit()
+    SUPERVISION_STEPS.labels("supervise").inc()
     return report
 
 
@@ -261,4 +263,5 @@ def _send_alert(report_id: int, kind: str, now: datetime) -> int:
     except (ConcurrentUpdate, StaleDataError, IntegrityError):
         db.session.rollback()  # changed under us: the next sweep sees its new state
         return 0
+    SUPERVISION_STEPS.labels(kind).inc()
     return 1
