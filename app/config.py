@@ -198,6 +198,15 @@ def load_config(overrides: dict | None = None) -> dict:
         "CATEGORY_MODEL_PRELOAD": _env("CATEGORY_MODEL_PRELOAD", "1") not in ("0", "false", "no"),
         "CATEGORY_MODEL_MIN_PROBABILITY": _float("CATEGORY_MODEL_MIN_PROBABILITY", 0.05),
         "CATEGORY_MODEL_TRAIN_AT_SEED": _env("CATEGORY_MODEL_TRAIN_AT_SEED", "1") not in ("0", "false", "no"),
+        # --- 督办, tickets and the hotline (issue 14a; docs/console.md, docs/tickets.md) -------------------------
+        # The deadline warning goes out when this share of a case's time limit has passed (0-1).
+        "DEADLINE_WARNING_SHARE": _float("DEADLINE_WARNING_SHARE", 0.8),
+        # Template for staff notifications by WeChat (falls back to WECHAT_TEMPLATE_ID; empty: console inbox only).
+        "WECHAT_STAFF_TEMPLATE_ID": _env("WECHAT_STAFF_TEMPLATE_ID", ""),
+        # Hosts a ticket source may register as its callback URL ("cb.12345.example.cn", "*.example.cn"). Named
+        # hosts must resolve to public addresses; an internal address (127.0.0.1) only when listed literally.
+        "TICKET_CALLBACK_HOSTS": [h.strip() for h in (_env("TICKET_CALLBACK_HOSTS", "") or "").split(",") if h.strip()],
+        "TICKET_CALLBACK_TIMEOUT_S": _float("TICKET_CALLBACK_TIMEOUT_S", 10.0),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

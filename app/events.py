@@ -98,9 +98,38 @@ class PointsAwarded:
     balance: int
 
 
+@dataclasses.dataclass(frozen=True)
+class StaffAlert:
+    """A 督办 step on a case's trail (deadline_warning | deadline_escalation | supervise): staff are told."""
+
+    report_id: int
+    trail_event_id: int
+    kind: str
+    case_number: str
+    department_id: int | None
+    deadline_at: str | None = None
+    note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StaffNotified:
+    """A staff inbox entry was written for someone who bound WeChat: the bot sends the template message."""
+
+    notification_id: int
+
+
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (ReportSubmitted, ReportStatusChanged, ReportVerified, ReportInvalidated, ReportOverdue, PointsAwarded)
+    for cls in (
+        ReportSubmitted,
+        ReportStatusChanged,
+        ReportVerified,
+        ReportInvalidated,
+        ReportOverdue,
+        PointsAwarded,
+        StaffAlert,
+        StaffNotified,
+    )
 }
 
 
@@ -113,11 +142,15 @@ def register_event_type(cls: type) -> type:
 # Who reacts to what: dotted paths so that domains never import each other. The whole flow, in one place.
 SUBSCRIPTIONS: dict[str, list[str]] = {
     "ReportSubmitted": [],
-    "ReportStatusChanged": ["app.bot.notify.on_report_status_changed"],
+    # Handler names must differ in their last part: it is the rq job id's suffix (app.events._job_id).
+    "ReportStatusChanged": ["app.bot.notify.on_report_status_changed", "app.reports.callbacks.on_ticket_case_changed"],
     "ReportVerified": ["app.points.services.award_points_for"],
     "ReportInvalidated": ["app.points.services.reverse_points_for"],
     "ReportOverdue": [],
     "PointsAwarded": ["app.bot.notify.on_points_awarded"],
+    # 督办 (docs/console.md): the console inbox first; WeChat template messages to staff who bound their account.
+    "StaffAlert": ["app.citizens.inbox.on_staff_alert"],
+    "StaffNotified": ["app.bot.staff_notify.on_staff_notified"],
 }
 
 

@@ -34,6 +34,9 @@ job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id"
 HTTP_SECONDS = Histogram("baixing_http_request_seconds", "HTTP request latency", ["endpoint", "method", "status"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 JOBS = Counter("baixing_jobs_total", "Jobs run by outcome", ["job", "outcome"])
+# 督办 and ticket callbacks (app/reports/supervision.py, app/reports/callbacks.py); the trail stays the record.
+SUPERVISION_STEPS = Counter("baixing_supervision_steps_total", "督办 trail entries written", ["kind"])
+TICKET_CALLBACKS = Counter("baixing_ticket_callbacks_total", "Ticket callback attempts by outcome", ["outcome"])
 
 bp = Blueprint("observability", __name__)
 

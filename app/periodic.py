@@ -6,7 +6,9 @@ from flask import current_app
 
 from app.events import recover_stalled, sweep_outbox
 from app.jobs import app_job
+from app.reports.callbacks import sweep_callbacks
 from app.reports.services import sweep_overdue
+from app.reports.supervision import sweep_deadlines
 
 
 @app_job
@@ -21,3 +23,16 @@ def sweep_outbox_job() -> int:
 def sweep_overdue_job() -> int:
     """Mark dispatched cases past their deadline as overdue (督办)."""
     return sweep_overdue()
+
+
+@app_job
+def sweep_deadlines_job() -> int:
+    """督办: deadline warnings and escalations due now (each once per case and deadline)."""
+    warnings, escalations = sweep_deadlines()
+    return warnings + escalations
+
+
+@app_job
+def sweep_ticket_callbacks_job() -> int:
+    """Ticket status callbacks due (retries after their backoff, deliveries whose job was lost)."""
+    return sweep_callbacks()

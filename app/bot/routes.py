@@ -14,12 +14,13 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, current_app, redirect, request, session, url_for
 from redis.exceptions import RedisError
 
-from app.bot import protocol
+from app.bot import protocol, staff_bind
 from app.bot.inbound import handle_push
 from app.extensions import csrf, get_redis
 
 bp = Blueprint("bot", __name__)
 csrf.exempt(bp)
+bp.register_blueprint(staff_bind.bp)  # GET only: the exemption above protects nothing there
 
 OAUTH_STATE_KEY = "wechat_oauth_state"
 

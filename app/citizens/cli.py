@@ -45,11 +45,12 @@ def users_cli():
 @click.option("--department", default=None, help="Department code (required for handlers).")
 @click.option("--display-name", default="", help="Name shown in the console and the audit trail.")
 @click.option("--generate", is_flag=True, help="Generate a password and print it instead of asking.")
+@click.option("--head", is_flag=True, help="The head of --department: escalations and 督办 reach them too.")
 @with_appcontext
-def users_create(username, role, department, display_name, generate):
+def users_create(username, role, department, display_name, generate, head):
     """Create a staff user; asks for the password (or generates one with --generate)."""
-    if role == "handler" and not department:
-        click.echo("a handler needs --department CODE", err=True)
+    if (role == "handler" or head) and not department:
+        click.echo("a handler or a department head needs --department CODE", err=True)
         sys.exit(1)
     password = None
     if not generate:
@@ -65,6 +66,9 @@ def users_create(username, role, department, display_name, generate):
     except (UnknownRole, UsernameTaken, ValueError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
+    if head:
+        user.department_head = True
+        db.session.commit()
     click.echo(f"staff user {user.username} ({user.role}) created")
     if not password:
         click.echo(f"password: {password_used}")

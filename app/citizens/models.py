@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.events import utcnow
 from app.extensions import UTCDateTime, db
 
-STAFF_ROLES = ("admin", "dispatcher", "handler", "inspector", "moderator")
+# supervisor: 督办 and the assessment; operator: the hotline form; moderator: what the public sees (docs/console.md).
+STAFF_ROLES = ("admin", "dispatcher", "handler", "inspector", "supervisor", "operator", "moderator")
 
 
 class Citizen(db.Model):
@@ -49,6 +50,32 @@ class StaffUser(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The head (负责人) of their department: escalations and 督办 reach them as well as the handlers.
+    department_head: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Bound from the console by WeChat OAuth: notifications also go out as template messages (app/bot).
+    wechat_openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    wechat_bound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffNotification(db.Model):
+    """One entry of a staff user's console inbox; (staff, trail entry) is unique, so a cause notifies once."""
+
+    __tablename__ = "staff_notifications"
+    __table_args__ = (UniqueConstraint("staff_id", "trail_event_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    # Cases and their trail belong to app.reports; linked by table name.
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    trail_event_id: Mapped[int | None] = mapped_column(ForeignKey("report_events.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # deadline_warning | deadline_escalation | supervise
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The WeChat template message (only for staff who bound WeChat): pending -> sending -> sent | undelivered | failed
+    wechat_status: Mapped[str | None] = mapped_column(String(16))
+    wechat_error: Mapped[str | None] = mapped_column(String(200))
 
 
 class ApiToken(db.Model):

@@ -1,11 +1,12 @@
-"""Staff login and logout pages of the console (endpoint names console.login / console.logout)."""
+"""Staff login and logout pages of the console (console.login / console.logout), the staff inbox and account."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
+from app.citizens import inbox as inbox_service
 from app.citizens.auth import current_staff, current_staff_session, login_staff, logout_staff, staff_required
 from app.citizens.services import (
     MIN_PASSWORD_CHARS,
@@ -102,3 +103,50 @@ def password():
                 return redirect(HOME)
     status = 400 if error else 200
     return render_template("console/password.html", error=error, min_chars=MIN_PASSWORD_CHARS), status
+
+
+# ------------------------------------------------------------------------------------------ the staff inbox
+
+
+@bp.app_context_processor
+def inbox_badge() -> dict:
+    """The header's unread count, for any page a logged-in staff user sees."""
+    actor = g.get("actor")
+    if actor is None or actor.kind != "staff" or actor.id is None:
+        return {}
+    return {"inbox_unread": inbox_service.unread_count(actor.id)}
+
+
+@bp.route("/inbox")
+@staff_required()
+def inbox():
+    """The user's own notifications, newest first (?unread=1 for the unread ones only)."""
+    unread_only = request.args.get("unread") == "1"
+    page = request.args.get("page", "1")
+    result = inbox_service.inbox(g.actor.id, unread_only, int(page) if page.isdigit() and len(page) < 6 else 1)
+    return render_template("console/inbox.html", inbox=result, unread_only=unread_only)
+
+
+@bp.route("/inbox/read", methods=["POST"])
+@staff_required()
+def inbox_read():
+    """Mark the chosen notifications read (or all, with all=1); ids of other users' entries do nothing."""
+    ids = None if request.form.get("all") == "1" else [int(x) for x in request.form.getlist("id") if x.isdigit()]
+    inbox_service.mark_read(g.actor.id, ids)
+    return redirect(url_for(".inbox"))
+
+
+@bp.route("/me")
+@staff_required()
+def me():
+    """The user's own account: WeChat binding for notifications."""
+    return render_template("console/me.html", user=current_staff())
+
+
+@bp.route("/me/wechat/unbind", methods=["POST"])
+@staff_required()
+def wechat_unbind():
+    """Forget the WeChat binding: notifications stay in the console inbox only."""
+    inbox_service.unbind_wechat(g.actor.id)
+    flash("已解除微信绑定", "ok")
+    return redirect(url_for(".me"))

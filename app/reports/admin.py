@@ -14,6 +14,7 @@ from app.cache import invalidate
 from app.citizens.auth import staff_required
 from app.extensions import db
 from app.reports.categories import CACHE_NAME as KEYWORD_CACHE
+from app.reports.category_admin import KINDS, AdminInputError, create_category, rename_or_move
 from app.reports.grids import ROUTING_CACHE, set_routing_rule
 from app.reports.models import Category, CategoryKeyword, Department, GridCell, RoutingRule
 
@@ -23,15 +24,22 @@ DEPARTMENT_KINDS = ("street", "town", "department", "unit", "property")
 _CODE_RE = re.compile(r"^[A-Za-z0-9_-]{2,32}$")
 
 
-class AdminInputError(ValueError):
-    """An edit we refuse, with a message for the admin."""
-
-
-def update_category(code: str, *, time_limit_hours: str, department_code: str, keywords: str, active: bool) -> None:
-    """Change a category's time limit, default department, keywords ("词" or "词:权重", comma/space separated)."""
+def update_category(
+    code: str,
+    *,
+    time_limit_hours: str,
+    department_code: str,
+    keywords: str,
+    active: bool,
+    name: str | None = None,
+    parent_code: str | None = None,
+) -> None:
+    """Change a category's time limit, default department, keywords ("词" or "词:权重", comma/space separated),
+    whether it is offered (retire / restore), its name and (subclasses) its class; never its code."""
     category = db.session.scalar(select(Category).where(Category.code == code))
     if category is None:
         raise AdminInputError(f"没有类别 {code}")
+    rename_or_move(category, name, parent_code)
     try:
         hours = int(time_limit_hours)
     except (TypeError, ValueError) as exc:
@@ -124,6 +132,7 @@ def _lists() -> dict:
         "departments": list(db.session.scalars(select(Department).order_by(Department.code))),
         "grids": list(db.session.scalars(select(GridCell).order_by(GridCell.code))),
         "kinds": DEPARTMENT_KINDS,
+        "category_kinds": KINDS,
     }
 
 
@@ -162,6 +171,19 @@ def category_save(code: str):
         department_code=form.get("department", ""),
         keywords=form.get("keywords", ""),
         active=form.get("active") == "1",
+        name=form.get("name"),
+        parent_code=form.get("parent") or None,
+    )
+
+
+@bp.route("/categories", methods=["POST"])
+@staff_required("admin")
+def category_create():
+    """Add a class or a subclass."""
+    f = request.form
+    return _done(
+        "categories", create_category, f.get("code", ""), f.get("name", ""), f.get("kind", ""), f.get("parent", ""),
+        f.get("time_limit_hours", "48"), f.get("department", ""),
     )
 
 

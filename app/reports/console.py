@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -26,7 +26,9 @@ from app.reports.models import (
 )
 from app.reports.models import ReportPhoto as Photo
 from app.reports.periods import Period, local_today, period_from_args
-from app.reports.services import PhotoInput, ReportNotFound, get_report, transition
+from app.reports.services import InvalidReport, PhotoInput, ReportNotFound, get_report, transition
+from app.reports.supervision import ALERT_LABELS, available_case_actions, parse_deadline, recategorize, supervise
+from app.reports.tickets_console import intake_details
 from app.reports.workflow import (
     CANCEL_REASONS,
     STEPS,
@@ -39,11 +41,15 @@ from app.reports.workflow import (
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-ACTION_LABELS = {s.action: s.label for s in STEPS.values()} | {
-    "submit": "上报",
-    "overdue": "超期督办",
-    "comment": "备注",
-}
+ACTION_LABELS = (
+    {s.action: s.label for s in STEPS.values()}
+    | ALERT_LABELS
+    | {
+        "submit": "上报",
+        "overdue": "超期督办",
+        "comment": "备注",
+    }
+)
 MAX_UPLOADS = 6
 
 
@@ -178,6 +184,8 @@ def _render_detail(report: Report, error: str | None = None, status: int = 200):
         tiles={"url": current_app.config.get("MAP_TILE_URL") or "",
                "attribution": current_app.config.get("MAP_TILE_ATTRIBUTION") or ""},
         error=error,
+        case_actions=available_case_actions(report, g.actor),
+        **intake_details(report.id),
         **_reference(),
     ), status
 
@@ -203,9 +211,27 @@ def _uploaded_photos() -> list[PhotoInput]:
     return out
 
 
+def _local_deadline(value: str):
+    """A datetime-local form value is the city's local time; a zoned ISO value is taken as it is."""
+    value = value.strip()
+    if value and len(value) <= 19 and "T" in value and "+" not in value and not value.endswith("Z"):
+        tz = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=tz)
+        except ValueError as exc:
+            raise InvalidReport("新的处置时限格式不对") from exc
+    return parse_deadline(value or None)
+
+
 def perform_action(report_id: int, action: str, form) -> Report:
     """Translate an action form into one transition (the rules live in app.reports.services)."""
     version = form.get("expected_version", "")
+    expected = int(version) if version.isdigit() and len(version) < 10 else None
+    if action == "recategorize":
+        return recategorize(report_id, g.actor, form.get("category", ""), form.get("note"), expected)
+    if action == "supervise":
+        deadline = _local_deadline(form.get("deadline") or "")
+        return supervise(report_id, g.actor, form.get("note"), deadline, expected)
     duplicate_of = None
     if action == "mark_duplicate":
         ref = (form.get("duplicate_of") or "").strip()

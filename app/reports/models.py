@@ -26,8 +26,8 @@ from app.extensions import UTCDateTime, db
 
 STATUSES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "cancelled")
 OPEN_STATUSES = ("reported", "registered", "dispatched", "handled")
-CHANNELS = ("wechat", "open311", "console", "hotline")
-CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线"}
+CHANNELS = ("wechat", "open311", "console", "hotline", "ticket")
+CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线", "ticket": "工单接口"}
 STATUS_LABELS = {
     "reported": "已上报",
     "registered": "已立案",
@@ -71,8 +71,9 @@ class Category(db.Model):
 
     @property
     def class_code(self) -> str:
-        """The level-1 class this category belongs to (itself for a class)."""
-        return self.code[:3]
+        """The level-1 class this category belongs to (itself for a class). By parent, not by code prefix: an
+        admin may move a subclass to another class and its code stays what it was (codes are stable)."""
+        return self.parent.code if self.parent_id is not None and self.parent is not None else self.code
 
 
 class CategoryKeyword(db.Model):
@@ -142,6 +143,7 @@ class Report(db.Model):
         Index("ix_reports_status_submitted", "status", "submitted_at"),
         Index("ix_reports_department_status", "department_id", "status"),
         Index("ix_reports_overdue_sweep", "status", "deadline_at"),
+        Index("ix_reports_warning_sweep", "status", "warn_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -167,6 +169,12 @@ class Report(db.Model):
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 督办 (app/reports/supervision.py): when the warning falls due, and the deadline each alert was sent for,
+    # so that a warning and an escalation go out once per case and deadline; `supervised` marks a 督办件.
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warned_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Optimistic concurrency: every UPDATE says WHERE version = <what we read>; a concurrent change makes it miss.
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
@@ -284,3 +292,7 @@ class Open311Update(db.Model):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("report_events.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# Ticket, callback and hotline-caller tables (their own module; imported here so the metadata is complete).
+from app.reports import ticket_models  # noqa: E402,F401

@@ -174,9 +174,10 @@ def _filtered(f: CaseFilter, actor: Actor, with_status: bool = True) -> Select:
     if with_status and f.status:
         query = query.where(Report.status.in_(f.status))
     if f.category:
-        # A class (E05) means its subclasses too; `%` and `_` are letters here, not LIKE wildcards.
-        ids = list(db.session.scalars(select(Category.id).where(
-            (Category.code == f.category) | Category.code.startswith(f.category, autoescape=True))))
+        # A class (E05) means its subclasses too, by parent (a moved subclass keeps its code); unknown codes are 400.
+        chosen = select(Category.id).where(Category.code == f.category).scalar_subquery()
+        members = select(Category.id).where((Category.id == chosen) | (Category.parent_id == chosen))
+        ids = list(db.session.scalars(members))
         if not ids:
             raise BadFilter(f"category: 未知类别 {f.category}")
         query = query.where(Report.category_id.in_(ids))

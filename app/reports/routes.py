@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app.reports import admin, console, insight, moderation_console, open311, public, staff_api
+from app.reports import (
+    admin,
+    console,
+    hotline,
+    insight,
+    moderation_console,
+    open311,
+    public,
+    staff_api,
+    tickets_api,
+    tickets_console,
+)
 
 bp = Blueprint("reports", __name__)
 bp.register_blueprint(console.bp)
@@ -17,4 +28,7 @@ bp.register_blueprint(open311.bp)
 bp.register_blueprint(insight.api_bp)
 bp.register_blueprint(insight.console_bp)
 bp.register_blueprint(moderation_console.bp)
+bp.register_blueprint(tickets_api.bp)
+bp.register_blueprint(tickets_console.bp)
+bp.register_blueprint(hotline.bp)
 public.register(bp)

@@ -29,6 +29,7 @@ from app.moderation.screening import screen
 from app.moderation.services import active_sanction
 from app.reports.grids import find_grid, resolve_department
 from app.reports.models import (
+    CHANNELS,
     OPEN_STATUSES,
     CaseCounter,
     Category,
@@ -123,7 +124,7 @@ def next_case_number() -> str:
 
 
 def _validate(sub: Submission) -> tuple[float | None, float | None, float | None, float | None, Category | None]:
-    if sub.channel not in ("wechat", "open311", "console", "hotline"):
+    if sub.channel not in CHANNELS:
         raise InvalidReport(f"未知渠道 {sub.channel!r}")
     if sub.lat is None and sub.lng is None:
         if not (sub.address or "").strip():
@@ -177,7 +178,8 @@ def find_duplicate_candidates(
         Report.submitted_at >= since,
     )
     if category is not None:
-        class_ids = select(Category.id).where(Category.code.startswith(category.class_code))
+        class_id = category.parent_id or category.id  # by parent: a moved subclass keeps its code
+        class_ids = select(Category.id).where((Category.id == class_id) | (Category.parent_id == class_id))
         query = query.where(Report.category_id.in_(class_ids))
     if exclude_id is not None:
         query = query.where(Report.id != exclude_id)
@@ -360,12 +362,16 @@ def transition(
             )
             if dept is None or not dept.active:
                 raise InvalidReport("请选择有效的责任单位")
+            if report.status == "dispatched" and dept.id == report.department_id:
+                raise InvalidTransition(f"案件已派遣给 {dept.name}，改派请选择其他单位")
+            data["from_department"] = report.department.code if report.department else None
             report.department_id = dept.id
             report.dispatched_at = now
             hours = (
                 report.category.time_limit_hours if report.category else current_app.config["DEFAULT_TIME_LIMIT_HOURS"]
             )
             report.deadline_at = now + timedelta(hours=hours)
+            report.warn_at = now + timedelta(hours=hours) * current_app.config["DEADLINE_WARNING_SHARE"]
             report.overdue = False
             data.update(department=dept.code, deadline_at=report.deadline_at.isoformat())
         elif action == "handle":

@@ -15,6 +15,7 @@ from app.extensions import api_timestamp, csrf, db
 from app.reports import queries
 from app.reports.models import Report, ReportEvent
 from app.reports.services import ReportNotFound, add_comment, get_report, transition
+from app.reports.supervision import CASE_ACTIONS, available_case_actions, parse_deadline, recategorize, supervise
 from app.reports.workflow import STEPS, InvalidVisibility, NotAllowed, ReportError, available_actions
 
 bp = Blueprint("staff_api", __name__, url_prefix="/api/staff")
@@ -46,6 +47,7 @@ def case_summary(r: Report) -> dict:
         "lng": r.lng,
         "needs_location": bool(r.needs_location),  # lat and lng are null until the dispatcher places the case
         "overdue": bool(r.overdue),
+        "supervised": bool(r.supervised),
         "submitted_at": _iso(r.submitted_at),
         "dispatched_at": _iso(r.dispatched_at),
         "deadline_at": _iso(r.deadline_at),
@@ -78,6 +80,7 @@ def case_detail(r: Report) -> dict:
     ]
     out["trail"] = [trail_entry(e) for e in r.trail]
     out["actions"] = [s.action for s in available_actions(r.status, g.actor, r.department_id)]
+    out["actions"] += available_case_actions(r, g.actor)
     return out
 
 
@@ -160,11 +163,13 @@ def post_transition(report_id: int):
         return error("not_found", "没有找到这个案件", 404)
     body = _body()
     action = body.get("action")
-    if not isinstance(action, str) or action not in STEPS:
-        return error("bad_request", f"action 应为以下之一：{', '.join(STEPS)}", 400)
+    if not isinstance(action, str) or (action not in STEPS and action not in CASE_ACTIONS):
+        return error("bad_request", f"action 应为以下之一：{', '.join([*STEPS, *CASE_ACTIONS])}", 400)
     version = body.get("expected_version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         return error("bad_request", "expected_version 应为整数", 400)
+    if action in CASE_ACTIONS:
+        return _case_action(report.id, action, body, version)
     duplicate_of = body.get("duplicate_of")
     if duplicate_of is not None and not isinstance(duplicate_of, int):
         return error("bad_request", "duplicate_of 应为案件 id（整数）", 400)
@@ -180,6 +185,21 @@ def post_transition(report_id: int):
             duplicate_of=duplicate_of,
             visibility=_visibility(body),
         )
+    except ReportError as exc:
+        db.session.rollback()
+        return error(exc.code, exc.message, _status_for(exc))
+    return jsonify(case_detail(report))
+
+
+def _case_action(report_id: int, action: str, body: dict, version: int | None):
+    """recategorize and supervise: corrections and 督办 that do not move the case through the loop."""
+    note = body.get("note") if isinstance(body.get("note"), str) else None
+    try:
+        if action == "recategorize":
+            report = recategorize(report_id, g.actor, body.get("category"), note, expected_version=version)
+        else:
+            deadline = parse_deadline(body.get("deadline"))
+            report = supervise(report_id, g.actor, note, deadline, expected_version=version)
     except ReportError as exc:
         db.session.rollback()
         return error(exc.code, exc.message, _status_for(exc))

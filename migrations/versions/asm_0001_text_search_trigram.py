@@ -1,14 +1,14 @@
 """asm: text search over cases (pg_trgm GIN indexes on descriptions and addresses)
 
 Revision ID: asm0001
-Revises: bot0002 (the lead chains the heads at merge)
+Revises: sup0001 (the lead chains the heads at merge)
 Create Date: 2026-12-02 06:45:00
 """
 
 from alembic import op
 
 revision = "asm0001"
-down_revision = "bot0002"
+down_revision = "sup0001"
 branch_labels = None
 depends_on = None
 

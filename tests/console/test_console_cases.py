@@ -296,3 +296,35 @@ def test_admins_edit_departments_and_routing_rules(app, as_role):
     unknown = c.post("/console/admin/routing", data={"csrf_token": token, "category": "E9999", "department": "JB-NEW"})
     assert unknown.status_code == 400 and "没有类别" in unknown.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(RoutingRule)) == 0  # the deleted rule, and no new one
+
+
+def test_admins_add_rename_move_and_retire_categories_and_codes_stay(app, as_role):
+    c = as_role("admin")
+    token = csrf_from(c, "/console/admin/categories")
+    new = {"csrf_token": token, "code": "E06", "name": "新大类", "kind": "event", "parent": ""}
+    assert c.post("/console/admin/categories", data=new).status_code == 302
+    sub = {"csrf_token": token, "code": "E0601", "name": "共享单车乱停", "kind": "event", "parent": "E06",
+           "time_limit_hours": "12"}
+    assert c.post("/console/admin/categories", data=sub).status_code == 302
+    again = c.post("/console/admin/categories", data=sub)
+    assert again.status_code == 400 and "已存在" in again.get_data(as_text=True)
+    wrong_kind = dict(sub, code="C0699", kind="component")
+    assert c.post("/console/admin/categories", data=wrong_kind).status_code == 400
+    case = report("路口共享单车乱停", category_code="E0601")
+    row = {"csrf_token": token, "time_limit_hours": "12", "department": "", "keywords": "单车", "active": "1",
+           "name": "共享单车乱停放", "parent": "E05"}
+    assert c.post("/console/admin/categories/E0601", data=row).status_code == 302  # renamed and moved
+    cat = db.session.scalar(select(Category).where(Category.code == "E0601"))
+    assert cat.name == "共享单车乱停放" and cat.parent.code == "E05" and cat.class_code == "E05"
+    assert c.post("/console/admin/categories/E05", data=dict(row, parent="E01")).status_code == 400
+    assert c.post("/console/admin/categories/E0601", data=dict(row, parent="C01")).status_code == 400
+    retire = dict(row)
+    retire.pop("active")
+    assert c.post("/console/admin/categories/E0601", data=retire).status_code == 302
+    db.session.expire_all()
+    assert not db.session.scalar(select(Category).where(Category.code == "E0601")).active
+    page = c.get(f"/console/cases/{case.id}").get_data(as_text=True)
+    assert "E0601 共享单车乱停放" in page  # a retired category stays readable on its cases
+    services = c.get("/open311/v2/services.json").get_json()
+    assert "E0601" not in {s["service_code"] for s in services}
+    assert as_role("dispatcher").get("/console/admin/categories").status_code == 403

@@ -86,7 +86,7 @@ def test_get_one_case_with_its_trail_and_actions(client, dispatcher_token):
     r = report()
     body = check(client.get(f"/api/staff/cases/{r.id}", headers=dispatcher_token), "/cases/{id}")
     assert body["case_number"] == r.case_number and [e["action"] for e in body["trail"]] == ["submit"]
-    assert set(body["actions"]) == {"register", "cancel", "mark_duplicate"}
+    assert set(body["actions"]) == {"register", "cancel", "mark_duplicate", "recategorize"}
     missing = client.get("/api/staff/cases/99999", headers=dispatcher_token)
     assert missing.status_code == 404 and check(missing, "/cases/{id}")["error"] == "not_found"
 
