@@ -32,10 +32,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 CASE_COLUMNS = [
     ("案件编号", None), ("状态", None), ("渠道", None), ("类别编码", None), ("类别", None), ("责任单位", None),
-    ("网格", None), ("问题描述", None), ("地址", None), ("纬度", "0.000000"), ("经度", "0.000000"),
-    ("上报时间", "yyyy-mm-dd hh:mm"), ("派遣时间", "yyyy-mm-dd hh:mm"), ("处置时限", "yyyy-mm-dd hh:mm"),
-    ("结案时间", "yyyy-mm-dd hh:mm"), ("是否超期", None),
-]
+    ("网格", None), ("问题描述", None), ("地址", None), ("纬度", None), ("经度", None),
+    ("上报时间", None), ("派遣时间", None), ("处置时限", None), ("结案时间", None), ("是否超期", None),
+]  # plain values: openpyxl gives datetimes a date format itself, and a styled cell costs several times a plain one
 DEPARTMENT_COLUMNS = [
     ("key", "单位编码"), ("name", "单位名称"), ("due", "应处置数"), ("handled", "处置数"),
     ("handled_on_time", "按期处置数"), ("handled_late", "超期处置数"), ("overdue_open", "超期未处置数"),
