@@ -75,3 +75,14 @@ def test_the_console_refuses_a_handler_and_a_forged_csrf_token(app, as_role):
     assert dispatcher.post(f"/console/cases/{r.id}/location", data={**data, "csrf_token": "forged"}).status_code == 400
     db.session.expire_all()
     assert db.session.get(Report, r.id).needs_location
+
+
+def test_the_staff_api_gives_a_case_without_a_point_as_documented(client, runner):
+    from tests.console.test_console_staff_api import check, make_token
+
+    headers = make_token(runner, "city-platform", "--role", "dispatcher")
+    r = unplaced()
+    body = check(client.get(f"/api/staff/cases/{r.id}", headers=headers), "/cases/{id}")
+    assert body["lat"] is None and body["lng"] is None and body["needs_location"] is True
+    listed = check(client.get("/api/staff/cases", headers=headers), "/cases")
+    assert [c["needs_location"] for c in listed["items"]] == [True]
