@@ -86,3 +86,18 @@ def test_the_staff_api_gives_a_case_without_a_point_as_documented(client, runner
     assert body["lat"] is None and body["lng"] is None and body["needs_location"] is True
     listed = check(client.get("/api/staff/cases", headers=headers), "/cases")
     assert [c["needs_location"] for c in listed["items"]] == [True]
+
+
+def test_the_database_refuses_a_case_without_a_point_that_is_not_flagged(app):
+    from sqlalchemy import update
+    from sqlalchemy.exc import IntegrityError
+
+    r = unplaced()
+    with pytest.raises(IntegrityError):
+        db.session.execute(update(Report).where(Report.id == r.id).values(needs_location=False))
+        db.session.flush()
+    db.session.rollback()
+    with pytest.raises(IntegrityError):
+        db.session.execute(update(Report).where(Report.id == r.id).values(lat=29.57))  # half a point
+        db.session.flush()
+    db.session.rollback()
