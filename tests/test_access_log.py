@@ -13,7 +13,8 @@ from gunicorn.glogging import Logger
 CONF = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
 
 
-def test_a_webhook_push_is_logged_without_its_signed_query():
+def test_a_webhook_push_is_logged_without_its_signed_query(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the config file sets it otherwise; undone after
     settings = runpy.run_path(str(CONF))
     cfg = Config()
     cfg.set("access_log_format", settings["access_log_format"])
