@@ -20,6 +20,9 @@ keepalive = 5
 max_requests = 5000  # recycle workers now and then (guards against slow leaks)
 max_requests_jitter = 500
 accesslog = "-"
+# The path without its query string, and no referer: /wechat's query carries a signed timestamp, nonce and openid,
+# and a logged signed URL is a captured one (docs/security.md, issue 16).
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s "%(a)s"'
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Load the app before forking: the spatial indexes and keyword tables are built once and shared copy-on-write.

@@ -50,6 +50,18 @@ ACTION_LABELS = (
         "comment": "备注",
     }
 )
+from app.reports.placement import place_case
+from app.reports.services import PhotoInput, ReportNotFound, get_report, transition
+from app.reports.workflow import CANCEL_REASONS, STEPS, ConcurrentUpdate, NotAllowed, ReportError, available_actions
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+ACTION_LABELS = {s.action: s.label for s in STEPS.values()} | {
+    "submit": "上报",
+    "overdue": "超期督办",
+    "comment": "备注",
+    "locate": "确定位置",
+}
 MAX_UPLOADS = 6
 
 
@@ -270,6 +282,24 @@ def case_action(report_id: int, action: str):
         db.session.rollback()
         return _render_detail(get_report(report_id), f"照片未通过检查：{exc.message}", 400)
     flash(f"已完成「{action_label(action)}」", "ok")
+    return redirect(url_for(".case_detail", report_id=report_id))
+
+
+@bp.route("/cases/<int:report_id>/location", methods=["POST"])
+@staff_required()
+def case_location(report_id: int):
+    """The dispatcher places a case that came without a point (app.reports.placement)."""
+    report = _visible_report(report_id)
+    form = request.form
+    version = form.get("expected_version", "")
+    try:
+        place_case(report.id, form.get("lat", ""), form.get("lng", ""), g.actor, crs=form.get("crs") or "wgs84",
+                   expected_version=int(version) if version.isdigit() else None)
+    except ReportError as exc:
+        db.session.rollback()
+        code = 403 if isinstance(exc, NotAllowed) else 409 if exc.code in ("conflict", "invalid_transition") else 400
+        return _render_detail(get_report(report_id), exc.message, code)
+    flash("已确定位置", "ok")
     return redirect(url_for(".case_detail", report_id=report_id))
 
 

@@ -136,7 +136,9 @@ class Report(db.Model):
     __table_args__ = (
         # A point in range, or (an address-only Open311 request) no point at all and flagged for the dispatcher.
         CheckConstraint(
-            "(lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180) OR (lat IS NULL AND lng IS NULL AND needs_location)",
+            # IS NOT NULL spelled out: a CHECK whose expression is NULL passes.
+            "(lat IS NOT NULL AND lng IS NOT NULL AND lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180) "
+            "OR (lat IS NULL AND lng IS NULL AND needs_location)",
             name="coords_in_range",
         ),
         Index("ix_reports_geo", "lat", "lng"),

@@ -15,7 +15,8 @@ down_revision = 'o3110001'
 branch_labels = None
 depends_on = None
 
-NEW_CHECK = ("(lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180) "
+# IS NOT NULL spelled out: a CHECK whose expression is NULL passes.
+NEW_CHECK = ("(lat IS NOT NULL AND lng IS NOT NULL AND lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180) "
              "OR (lat IS NULL AND lng IS NULL AND needs_location)")
 OLD_CHECK = "lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180"
 
