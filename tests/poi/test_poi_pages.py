@@ -152,13 +152,12 @@ def test_scans_are_counted_in_redis_without_a_database_write_and_flushed_later(a
     assert sign().scan_count == 4
 
 
+@pytest.mark.app_config(JOBS_MODE="rq")  # with workers (on fakeredis too): scans wait in Redis for the flush job
 def test_with_workers_a_scan_is_one_redis_round_trip_and_one_flush_job_per_interval(app, client, demo, run_jobs,
                                                                                    round_trips):
     from app.extensions import get_queue
     from app.poi.services import count_scan
 
-    if app.config["JOBS_MODE"] != "rq":
-        pytest.skip("inline jobs: scans are flushed by cron (no workers)")
     trips = round_trips
     count_scan("DEMO01")  # the window's first scan also enqueues the flush job (rq's own round trips)
     trips.reset()
@@ -216,12 +215,12 @@ def test_bad_nearby_parameters_get_400_with_a_message(client, categories, query,
     assert body["error"] == "bad_request" and message in body["message"]
 
 
+@pytest.mark.app_config(JOBS_MODE="rq")
 def test_with_rq_workers_the_first_scan_of_a_window_schedules_one_flush_job(app, client, run_jobs, demo):
-    if app.config["JOBS_MODE"] != "rq":
-        pytest.skip("inline jobs: scans are flushed by `flask poi flush-scans` (cron), not from a request")
     for _ in range(3):
         client.get("/s/DEMO01")
     assert sign().scan_count == 0
+    db.session.commit()  # SQLite: end the test's read before the job's write (every transaction is IMMEDIATE)
     run_jobs()
     db.session.expire_all()
     assert sign().scan_count == 3 and pending_scans("DEMO01") == 0
