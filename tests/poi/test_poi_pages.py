@@ -332,14 +332,16 @@ def test_an_app_set_up_for_wechat_registers_a_jssdk_signer_that_asks_wechat_for_
         app = create_app(make_config(tmp_path, WECHAT_API_BASE_URL=fake.base_url, WECHAT_APP_ID="wxjssdktest0000001",
                                      WECHAT_APP_SECRET="jssdk-secret"))
         with app.app_context():
-            db.create_all()
-            url = f"{app.config['PUBLIC_BASE_URL']}/s/DEMO01"
-            response = app.test_client().get("/api/poi/jssdk-config", query_string={"url": url})
-            fields = response.get_json() or {}
-            assert response.status_code == 200 and fields.get("appId") == "wxjssdktest0000001"
-            assert re.fullmatch(r"[0-9a-f]{40}", fields.get("signature", ""))
-            assert fake.sent("cgi-bin/ticket/getticket")
-            db.session.remove()
-            db.engine.dispose()
+            try:
+                db.create_all()
+                url = f"{app.config['PUBLIC_BASE_URL']}/s/DEMO01"
+                response = app.test_client().get("/api/poi/jssdk-config", query_string={"url": url})
+                fields = response.get_json() or {}
+                assert response.status_code == 200 and fields.get("appId") == "wxjssdktest0000001"
+                assert re.fullmatch(r"[0-9a-f]{40}", fields.get("signature", ""))
+                assert fake.sent("cgi-bin/ticket/getticket")
+            finally:  # this app's connections are closed whether the wiring is there or not
+                db.session.remove()
+                db.engine.dispose()
     finally:
         fake.stop()
