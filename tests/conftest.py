@@ -247,10 +247,7 @@ def browser():
     executable = _chromium()
     if executable is None:
         pytest.skip("no Chromium installed (apt-get install chromium); browser tests skipped")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed; browser tests skipped")
+    from playwright.sync_api import sync_playwright  # a pinned test dependency: always there with `.[dev]`
     with sync_playwright() as pw:
         instance = pw.chromium.launch(
             executable_path=executable,

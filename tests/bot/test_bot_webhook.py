@@ -82,7 +82,7 @@ def test_the_previous_encoding_aes_key_still_works_during_rotation(app, make_cit
     c = make_citizen("safe")
     c.wechat.aes_key = OLD_AES_KEY
     res = c.wechat.push({**c.base("text"), "Content": "帮助", "MsgId": 3001})
-    assert res.status_code == 400  # not configured yet
+    assert res.status_code == 400 and inbound_count() == 0  # not configured yet: refused, nothing recorded
     app.config["WECHAT_PREVIOUS_ENCODING_AES_KEY"] = OLD_AES_KEY
     res = c.wechat.push({**c.base("text"), "Content": "帮助", "MsgId": 3002})
     assert c.wechat.reply(res).startswith(HELP_START)  # answered with the old key, which WeChat still uses
@@ -219,7 +219,7 @@ def test_a_push_encrypted_for_another_app_id_is_refused(make_citizen):
         encrypt_type="aes", msg_signature=sign("test-wechat-token", params["timestamp"], params["nonce"], encrypted)
     )
     res = c.wechat.raw(f"<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>", params)
-    assert res.status_code == 400
+    assert res.status_code == 400 and inbound_count() == 0
 
 
 def test_a_retry_of_a_push_whose_first_try_failed_acts_instead_of_apologising_again(make_citizen, redis_down):
