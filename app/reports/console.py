@@ -26,6 +26,7 @@ from app.reports.models import (
 )
 from app.reports.models import ReportPhoto as Photo
 from app.reports.periods import Period, local_today, period_from_args
+from app.reports.placement import place_case
 from app.reports.services import InvalidReport, PhotoInput, ReportNotFound, get_report, transition
 from app.reports.supervision import ALERT_LABELS, available_case_actions, parse_deadline, recategorize, supervise
 from app.reports.tickets_console import intake_details
@@ -48,20 +49,10 @@ ACTION_LABELS = (
         "submit": "上报",
         "overdue": "超期督办",
         "comment": "备注",
+        "locate": "确定位置",
+        "moderate": "内容审核",
     }
 )
-from app.reports.placement import place_case
-from app.reports.services import PhotoInput, ReportNotFound, get_report, transition
-from app.reports.workflow import CANCEL_REASONS, STEPS, ConcurrentUpdate, NotAllowed, ReportError, available_actions
-
-bp = Blueprint("console", __name__, url_prefix="/console")
-
-ACTION_LABELS = {s.action: s.label for s in STEPS.values()} | {
-    "submit": "上报",
-    "overdue": "超期督办",
-    "comment": "备注",
-    "locate": "确定位置",
-}
 MAX_UPLOADS = 6
 
 
