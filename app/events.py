@@ -56,6 +56,22 @@ class ReportStatusChanged:
     to_status: str
     action: str
     note: str | None = None
+    # The trail entry of the change (notifications are deduplicated per entry) and a citizen who knows already
+    # (the one whose answer caused it). Defaults keep events written before these fields readable.
+    seq: int | None = None
+    told_citizen_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReturnVisitAsked:
+    """A closed case asks its reporter or a follower whether the problem is solved (回访); the bot sends it."""
+
+    visit_id: int
+    report_id: int
+    case_number: str
+    citizen_id: int
+    role: str
+    note: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +115,8 @@ class PointsAwarded:
 
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (ReportSubmitted, ReportStatusChanged, ReportVerified, ReportInvalidated, ReportOverdue, PointsAwarded)
+    for cls in (ReportSubmitted, ReportStatusChanged, ReportVerified, ReportInvalidated, ReportOverdue, PointsAwarded,
+                ReturnVisitAsked)
 }
 
 
@@ -117,6 +134,7 @@ SUBSCRIPTIONS: dict[str, list[str]] = {
     "ReportInvalidated": ["app.points.services.reverse_points_for"],
     "ReportOverdue": [],
     "PointsAwarded": ["app.bot.notify.on_points_awarded"],
+    "ReturnVisitAsked": ["app.bot.notify.on_return_visit_asked"],
 }
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.bot import dialogue
 from app.bot import messages as M
+from app.bot.batch import PushBatch
 from app.bot.models import InboundMessage
 from app.extensions import db
 from tests.conftest import ON_POSTGRES, REDIS_URL
@@ -35,21 +36,21 @@ def test_a_known_citizens_push_costs_one_statement_and_two_redis_round_trips(app
 
 
 def test_a_draft_change_redis_did_not_keep_is_an_apology_and_the_retry_redoes_it(make_citizen, monkeypatch):
-    real = dialogue.queue_writes
+    real = PushBatch.fill_last
 
-    def writes_then_fail(pipe):
-        wrote = real(pipe)
+    def writes_then_fail(self, pipe):
+        wrote = real(self, pipe)
         pipe.execute_command("NO-SUCH-COMMAND")  # the pipeline fails after the draft's write was queued
         return wrote
 
     c = make_citizen()
     media_id = c.fake.add_media(b"x")
-    monkeypatch.setattr(dialogue, "queue_writes", writes_then_fail)
+    monkeypatch.setattr(PushBatch, "fill_last", writes_then_fail)
     assert c.photo(media_id=media_id, msg_id=881001) == M.SORRY  # not "photo received" when that may be untrue
     row = db.session.scalar(select(InboundMessage).where(InboundMessage.msg_id == "881001"))
     assert row.error.startswith("draft not saved") and row.reply == M.SORRY
     db.session.commit()
-    monkeypatch.setattr(dialogue, "queue_writes", real)
+    monkeypatch.setattr(PushBatch, "fill_last", real)
     assert "共 1 张" in c.photo(media_id=media_id, msg_id=881001)  # WeChat's retry acts again, once
     assert dialogue.load(c.openid)["photos"] == [media_id]
     # The citizen's lock was released by the failed pipeline's script or expires; the next step is not kept waiting.
