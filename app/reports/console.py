@@ -10,9 +10,11 @@ from sqlalchemy import select
 
 from app import geo
 from app.citizens.auth import staff_required
+from app.events import utcnow
 from app.extensions import db
 from app.media import MediaRejected, path_for, store_image
 from app.reports import queries
+from app.reports.feedback import case_feedback, return_visits
 from app.reports.models import (
     CHANNELS,
     STATUS_LABELS,
@@ -41,6 +43,8 @@ ACTION_LABELS = {s.action: s.label for s in STEPS.values()} | {
     "submit": "上报",
     "overdue": "超期督办",
     "comment": "备注",
+    "feedback": "回访评价",
+    "feedback_note": "市民补充说明",
 }
 MAX_UPLOADS = 6
 
@@ -180,10 +184,27 @@ def _render_detail(report: Report, error: str | None = None, status: int = 200):
         r=report,
         actions=actions,
         duplicates=duplicates,
+        proposed_root=proposed_root(report, [d for d, _ in duplicates]),
+        feedback=case_feedback(report.id),
+        visits=return_visits(report.id),
+        rating_labels=RATING_LABELS,
+        now=utcnow(),
         map=_map_tiles(report),
         error=error,
         **_reference(),
     ), status
+
+
+RATING_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+
+
+def proposed_root(report: Report, candidates: list[Report]) -> Report | None:
+    """The case to merge this one into: the earliest report of the problem (its reporter earns the points). None when
+    this case is the earliest (then the others are merged into it)."""
+    roots = {(db.session.get(Report, c.duplicate_of_id) if c.duplicate_of_id else c) for c in candidates}
+    mine = (report.submitted_at, report.id)
+    earlier = [c for c in roots if c.status != "cancelled" and (c.submitted_at, c.id) < mine]
+    return min(earlier, key=lambda c: (c.submitted_at, c.id)) if earlier else None
 
 
 @bp.route("/cases/<int:report_id>")

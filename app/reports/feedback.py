@@ -175,6 +175,14 @@ def case_feedback(report_id: int) -> dict | None:
     return {"rating": chosen.rating, "resolved": bool(chosen.resolved), "at": chosen.answered_at}
 
 
+def return_visits(report_id: int) -> list[ReturnVisit]:
+    """Every return visit of a case, newest closure first (the console shows them with the citizens' words)."""
+    return list(db.session.scalars(
+        select(ReturnVisit).where(ReturnVisit.report_id == report_id)
+        .order_by(ReturnVisit.close_seq.desc(), ReturnVisit.id)
+    ))
+
+
 def satisfaction(since: datetime, report_ids=None) -> dict:
     """Answers since `since` (optionally only for the cases selected by `report_ids`, a subquery of ids):
     {"answered", "satisfied", "basically_satisfied", "dissatisfied", "rate"} with 满意率 = (1 + 2) / answered."""
