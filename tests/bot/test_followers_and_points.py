@@ -111,7 +111,7 @@ def test_a_citizens_duplicate_of_their_own_case_earns_nothing_more(make_citizen,
     assert balance(c) == 10
 
 
-def test_the_console_proposes_the_earliest_case_as_the_root(app, as_role, make_citizen):
+def test_the_console_proposes_the_earliest_case_as_the_root(app, as_role, make_citizen):  # noqa: F811
     first, later = make_citizen(), make_citizen()
     early = reported_case(first)
     late = second_report(later)
