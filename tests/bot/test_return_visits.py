@@ -4,9 +4,11 @@ foreign answers refused, and 「满意」 is ordinary text when nothing was aske
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
+import jsonschema
 from sqlalchemy import select
 
 from app.events import utcnow
@@ -14,11 +16,13 @@ from app.extensions import db
 from app.reports.feedback import VisitNotFound, answer_return_visit
 from app.reports.models import Report, ReportEvent, ReportPhoto, ReturnVisit
 from app.reports.services import transition
+from app.reports.staff_api import OPENAPI_PATH
 from tests.bot.test_bot_outbound import reported_case, texts_to
 from tests.console.test_console_staff_api import make_token
 from tests.factories import actor, jpeg_bytes
 
 ADMIN = actor("admin")
+OPENAPI = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
 QUESTION = "问题解决了吗？您对处理结果满意吗？"
 
 
@@ -62,6 +66,7 @@ def test_the_question_is_sent_once_after_closing_and_the_three_answers_are_recor
         reply = c.text(said)
         assert report.case_number in reply
         feedback = client.get(f"/api/staff/cases/{report.id}", headers=headers).json["feedback"]
+        jsonschema.validate(feedback, OPENAPI["components"]["schemas"]["Feedback"])  # the documented contract
         assert feedback["rating"] == rating and feedback["resolved"] is resolved and feedback["at"].endswith("Z")
         [entry] = entries(report.id, "feedback")
         assert entry.data["rating"] == rating and entry.data["resolved"] is resolved
