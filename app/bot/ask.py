@@ -121,8 +121,7 @@ def _nearby_lines(wlat: float, wlng: float, header: str, link: str, category: st
     return "\n".join(lines)
 
 
-# What citizens call each POI category when they ask for it.
-CATEGORY_WORDS = {"toilet": "公厕", "parking": "停车场", "police_kiosk": "警务岗亭", "car_wash": "洗车点"}
+CATEGORY_WORDS = M.FACILITY_NAMES
 
 
 def followed_lines(cases: list[Report]) -> list[str]:

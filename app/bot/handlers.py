@@ -68,12 +68,15 @@ def on_text(msg: Message, citizen: CitizenView, content: str | None = None) -> s
     if follow:
         return (unfollow if follow.group(1) else follow_reply)(citizen, follow.group(2).upper())
     if not (draft and draft.get("choices") and body.isdigit()):  # a digit in a category list answers the list
-        answered = visits.on_text(citizen, body)
+        answered = visits.on_answer(citizen, body)
         if answered is not None:
             return answered
     casual = chat.casual_reply(citizen, body, in_draft=draft is not None)
     if casual is not None:
         return casual
+    kept = visits.on_details(citizen, body)  # what the citizen adds after 不满意 belongs to that case
+    if kept is not None:
+        return kept
     if draft is not None:
         if body in SUBMIT_WORDS:
             return _with_draft(citizen, lambda d: d.update(no_photo=True))

@@ -79,6 +79,7 @@ NEARBY_HINT = "如果是要举报问题，请再发送照片和一句话描述�
 NEARBY_NONE_OF = "附近没有找到{category}。"
 SIGN_HEADER = "标牌 {code}（{label}）附近的便民设施："
 SIGN_LINK = "查看完整列表和导航：{url}"
+FACILITY_NAMES = {"toilet": "公厕", "parking": "停车场", "police_kiosk": "警务岗亭", "car_wash": "洗车点"}
 NEARBY_QUESTION_ASK = "请发送您的位置（点「+」→「位置」），我来找附近的{category}。"
 
 # Casual messages are answered, never taken as a report (nor added to one).

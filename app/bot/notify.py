@@ -25,8 +25,9 @@ from app.citizens.models import Citizen
 from app.events import utcnow
 from app.extensions import db
 from app.jobs import app_job
+from app.reports.citizen_view import citizen_view
 from app.reports.followers import follower_ids
-from app.reports.models import STATUS_LABELS, Report
+from app.reports.models import STATUS_LABELS, Report, ReturnVisit
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,14 @@ def _queue(citizen_id: int, report_id: int | None, kind: str, key: str, text: st
     db.session.add(row)
     db.session.flush()
     enqueue_after_commit(send_outbound, row.id, queue="notify", job_id=f"wx-out-{row.id}")
+
+
+def _public_note(report: Report | None, seq: int | None, fallback: str | None) -> str | None:
+    """The note of trail entry `seq` as the citizen view shows it (None unless public); events without a seq carry
+    the public note themselves."""
+    if report is None or seq is None:
+        return fallback
+    return next((step.note for step in citizen_view(report, audience="public").steps if step.seq == seq), None)
 
 
 # Steps a follower is told of (the reporter hears every change); 结案 reaches both as the return visit.
@@ -64,10 +73,11 @@ def on_report_status_changed(evt) -> None:
     if evt.to_status == "closed":
         return
     label = M.STATUS_NOTICE_LABELS.get(evt.to_status, STATUS_LABELS.get(evt.to_status, evt.to_status))
+    report = db.session.get(Report, evt.report_id)
     if "{department}" in label:
-        report = db.session.get(Report, evt.report_id)
         label = label.format(department=report.department.name if report and report.department else "责任单位")
-    note = f"说明：{evt.note}" if evt.note and evt.to_status in ("handled", "cancelled", "closed") else ""
+    public = _public_note(report, evt.seq, evt.note)
+    note = f"说明：{public}" if public and evt.to_status in ("handled", "cancelled", "closed") else ""
     data = {"case_number": evt.case_number, "status": evt.to_status}
     if evt.citizen_id and evt.citizen_id != evt.told_citizen_id:
         text = M.STATUS_NOTICE.format(case_number=evt.case_number, label=label, note=note).strip()
@@ -83,7 +93,9 @@ def on_report_status_changed(evt) -> None:
 def on_return_visit_asked(evt) -> None:
     """Subscriber of ReturnVisitAsked: the closing news and the question, in one message; the chat then takes the
     answer (a Redis marker tells the webhook, in the push's first round trip, that a question is pending)."""
-    note = f"说明：{evt.note}" if evt.note else ""
+    visit = db.session.get(ReturnVisit, evt.visit_id)
+    public = _public_note(db.session.get(Report, evt.report_id), visit.close_seq if visit else None, evt.note)
+    note = f"说明：{public}" if public else ""
     intro = M.VISIT_INTRO_FOLLOWER if evt.role == "follower" else M.VISIT_INTRO
     text = M.RETURN_VISIT.format(intro=intro.format(case_number=evt.case_number), note=note)
     _queue(evt.citizen_id, evt.report_id, "return_visit", f"visit:{evt.visit_id}", text,

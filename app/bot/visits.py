@@ -78,15 +78,21 @@ def parse_answer(text: str) -> str | None:
     return ANSWERS.get(normalize(text).removeprefix("回复"))
 
 
-def on_text(citizen: CitizenView, body: str) -> str | None:
-    """The reply when this text answers (or adds to) a pending return visit; None when it is ordinary text."""
+def on_details(citizen: CitizenView, body: str) -> str | None:
+    """A sentence after 不满意 is kept for the case; None when no such question is open."""
+    state = _pending(citizen.openid)
+    if not state or state["stage"] != "details" or time.time() >= state["until"] or not body.strip():
+        return None
+    return _details(citizen, state, text=body)
+
+
+def on_answer(citizen: CitizenView, body: str) -> str | None:
+    """The reply when this text answers a pending return visit; None when it is ordinary text."""
     state = _pending(citizen.openid)
     if not state:
         return None
     rating = parse_answer(body)
     if rating is None:
-        if state["stage"] == "details" and time.time() < state["until"] and body.strip():
-            return _details(citizen, state, text=body)
         return None
     try:
         answer = answer_return_visit(state["visit"], citizen.id, rating)

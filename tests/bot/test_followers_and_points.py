@@ -120,3 +120,26 @@ def test_the_console_proposes_the_earliest_case_as_the_root(app, as_role, make_c
     assert f'value="{early.case_number}"' in html and "建议合并到最早上报的" in html
     html = admin.get(f"/console/cases/{early.id}").get_data(as_text=True)
     assert "建议合并到" not in html  # the earliest case is proposed as nobody's duplicate
+
+
+def test_following_refuses_oversized_numbers_and_parallel_follows_make_one_row(app, make_citizen):
+    import threading
+
+    owner, fan = make_citizen(), make_citizen()
+    report = reported_case(owner)
+    assert "没有找到" in fan.text("关注 JB" + "1" * 5000)  # oversized: not found, nothing stored
+    barrier = threading.Barrier(3)
+    replies = []
+
+    def follow(i):
+        barrier.wait()
+        replies.append(fan.text(f"关注 {report.case_number}", msg_id=970000 + i))
+
+    threads = [threading.Thread(target=follow, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = db.session.scalars(select(ReportFollower).where(ReportFollower.citizen_id != report.citizen_id)).all()
+    db.session.commit()
+    assert len(rows) == 1 and all("已关注" in r or "系统开小差" in r for r in replies)

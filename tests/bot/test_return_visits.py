@@ -91,6 +91,7 @@ def test_dissatisfied_sends_the_case_back_visibly_with_the_citizens_words_and_ph
     assert moved.from_status == "closed" and moved.data["department"] is not None  # counted against the department
     assert "补充到案件" in c.text("井盖还是没有盖上，晚上很危险" + "！" * 600)  # an oversized sentence is cut, kept
     assert "收到照片" in c.photo(jpeg_bytes())
+    assert "不客气" in c.text("谢谢")  # thanks are thanks, not words for the case
     run_jobs()
     [note] = entries(report.id, "feedback_note")
     assert note.note.startswith("井盖还是没有盖上") and len(note.note) <= 500 and note.visibility == "internal"
