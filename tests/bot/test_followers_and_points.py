@@ -127,19 +127,20 @@ def test_following_refuses_oversized_numbers_and_parallel_follows_make_one_row(a
 
     owner, fan = make_citizen(), make_citizen()
     report = reported_case(owner)
+    number, owner_id = report.case_number, report.citizen_id
     assert "没有找到" in fan.text("关注 JB" + "1" * 5000)  # oversized: not found, nothing stored
     barrier = threading.Barrier(3)
     replies = []
 
     def follow(i):
         barrier.wait()
-        replies.append(fan.text(f"关注 {report.case_number}", msg_id=970000 + i))
+        replies.append(fan.text(f"关注 {number}", msg_id=970000 + i))
 
     threads = [threading.Thread(target=follow, args=(i,)) for i in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    rows = db.session.scalars(select(ReportFollower).where(ReportFollower.citizen_id != report.citizen_id)).all()
+    rows = db.session.scalars(select(ReportFollower).where(ReportFollower.citizen_id != owner_id)).all()
     db.session.commit()
     assert len(rows) == 1 and all("已关注" in r or "系统开小差" in r for r in replies)
