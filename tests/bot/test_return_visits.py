@@ -107,7 +107,10 @@ def test_dissatisfied_sends_the_case_back_visibly_with_the_citizens_words_and_ph
     detail = client.get(f"/api/staff/cases/{report.id}", headers=dispatcher).json
     assert "dispatch" in detail["actions"] and "reopen" in detail["actions"]
     assert any(e["action"] == "feedback_note" and "危险" in e["note"] for e in detail["trail"])
-    assert client.get(f"/cases/{report.case_number}").get_data(as_text=True).count("群众反映未解决") >= 1
+    public_page = client.get(f"/cases/{report.case_number}").get_data(as_text=True)
+    assert "群众反映未解决" in public_page and "群众反映问题未解决，重新办理中" in public_page  # a visible step
+    assert "危险" not in public_page and "满意" not in public_page  # the citizen's words and rating stay internal
+    assert "重新办理中" in c.text(report.case_number)
     # the points the reporter earned are not taken back
     assert c.text("积分") == balance_before
     # and the photo did not start a new report
