@@ -87,6 +87,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "DUPLICATE_WINDOW_DAYS": _int("DUPLICATE_WINDOW_DAYS", 7),
         "DESCRIPTION_MAX_CHARS": _int("DESCRIPTION_MAX_CHARS", 1000),
         "REOPEN_WINDOW_DAYS": _int("REOPEN_WINDOW_DAYS", 7),
+        # Return visits (issue 13, docs/bot.md): how long a citizen may answer 「问题解决了吗？」 after 结案, and how
+        # long after 不满意 the chat keeps the citizen's sentence and photos for the case.
+        "FEEDBACK_WINDOW_DAYS": _int("FEEDBACK_WINDOW_DAYS", 7),
+        "FEEDBACK_DETAILS_S": _int("FEEDBACK_DETAILS_S", 1800),
         "DEFAULT_TIME_LIMIT_HOURS": _int("DEFAULT_TIME_LIMIT_HOURS", 48),
         "OUTBOX_SWEEP_GRACE_S": _int("OUTBOX_SWEEP_GRACE_S", 30),
         "OUTBOX_STALL_S": _int("OUTBOX_STALL_S", 300),

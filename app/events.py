@@ -57,6 +57,22 @@ class ReportStatusChanged:
     to_status: str
     action: str
     note: str | None = None
+    # The trail entry of the change (notifications are deduplicated per entry) and a citizen who knows already
+    # (the one whose answer caused it). Defaults keep events written before these fields readable.
+    seq: int | None = None
+    told_citizen_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReturnVisitAsked:
+    """A closed case asks its reporter or a follower whether the problem is solved (回访); the bot sends it."""
+
+    visit_id: int
+    report_id: int
+    case_number: str
+    citizen_id: int
+    role: str
+    note: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +145,7 @@ EVENT_TYPES: dict[str, type] = {
         PointsAwarded,
         StaffAlert,
         StaffNotified,
+        ReturnVisitAsked,
     )
 }
 
@@ -151,6 +168,7 @@ SUBSCRIPTIONS: dict[str, list[str]] = {
     # 督办 (docs/console.md): the console inbox first; WeChat template messages to staff who bound their account.
     "StaffAlert": ["app.citizens.inbox.on_staff_alert"],
     "StaffNotified": ["app.bot.staff_notify.on_staff_notified"],
+    "ReturnVisitAsked": ["app.bot.notify.on_return_visit_asked"],
 }
 
 

@@ -1,4 +1,5 @@
-"""Questions citizens ask the bot: their cases, one case's trail, their points, what is nearby."""
+"""Questions citizens ask the bot: their cases and the ones they follow, one case's trail, their points, what is
+nearby (from a location or a sign's code)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,26 @@ from app.bot import messages as M
 from app.bot.models import OutboundMessage
 from app.citizens.services import CitizenView
 from app.extensions import db
+from app.geo import to_wgs84
+from app.poi.services import nearest_pois
 from app.reports.citizen_view import citizen_view
+from app.reports.followers import (
+    MAX_FOLLOWED,
+    CannotFollow,
+    follow_case,
+    follower_ids,
+    own_and_followed,
+    unfollow_case,
+)
 from app.reports.models import Report
 
 
 def my_reports(citizen: CitizenView, limit: int = 5) -> str:
-    """The citizen's latest cases and states, with any progress we could not deliver."""
-    reports = db.session.scalars(
-        select(Report).where(Report.citizen_id == citizen.id).order_by(Report.submitted_at.desc()).limit(limit)
-    ).all()
+    """The citizen's latest cases and states, with any progress we could not deliver, then the cases they follow."""
+    reports, followed = own_and_followed(citizen.id, limit)
+    followed_part = followed_lines(followed)
     if not reports:
-        return M.NO_REPORTS
+        return "\n".join([M.NO_REPORTS, *followed_part])
     undelivered = {}
     for row in db.session.scalars(
         select(OutboundMessage)
@@ -33,16 +43,22 @@ def my_reports(citizen: CitizenView, limit: int = 5) -> str:
         lines.append(M.MY_REPORTS_LINE.format(case_number=r.case_number, status=r.status_label, summary=summary))
         if r.id in undelivered:
             lines.append(M.MY_REPORTS_UNDELIVERED.format(text=undelivered[r.id]))
+    lines.extend(followed_part)
     lines.append(M.MY_REPORTS_FOOTER)
     return "\n".join(lines)
 
 
 def case_trail(citizen: CitizenView, case_number: str) -> str:
-    """One of the citizen's cases with its public trail (citizens see only their own cases, never internal notes)."""
-    report = db.session.scalar(select(Report).where(Report.case_number == case_number, Report.citizen_id == citizen.id))
+    """One of the citizen's cases, or one they follow, with its public trail (never internal notes)."""
+    report = db.session.scalar(select(Report).where(Report.case_number == case_number))
     if report is None:
         return M.CASE_NOT_FOUND.format(case_number=case_number)
-    view = citizen_view(report, audience="reporter")
+    if report.citizen_id == citizen.id:
+        view = citizen_view(report, audience="reporter")
+    elif citizen.id in follower_ids(report.id):
+        view = citizen_view(report, audience="public")
+    else:
+        return M.CASE_NOT_FOUND.format(case_number=case_number)
     header = M.CASE_TRAIL_HEADER.format(
         case_number=view.case_number, status=view.status_label, summary=view.description[:30]
     )
@@ -77,43 +93,64 @@ def points(citizen: CitizenView) -> str:
     return M.POINTS_BALANCE.format(balance=balance, url=url)
 
 
-def nearby(lat: float, lng: float) -> str:
-    """Nearest toilets, parking and police kiosks (from app.poi when it is there), else a link to the page."""
-    url = f"{current_app.config['PUBLIC_BASE_URL']}/api/poi/nearby?lat={lat:.6f}&lng={lng:.6f}&crs=gcj02"
-    try:
-        from app.geo import to_wgs84
-        from app.poi.services import nearest_pois  # built in parallel: optional at run time
+def nearby(lat: float, lng: float, crs: str = "gcj02", category: str | None = None) -> str:
+    """The nearest toilets, parking, police kiosks and car washes (or one category), named in Chinese, with the
+    link to the HTML page of that location."""
+    wlat, wlng = to_wgs84(lat, lng, crs)
+    url = f"{current_app.config['PUBLIC_BASE_URL']}/nearby?lat={wlat:.6f}&lng={wlng:.6f}"
+    return _nearby_lines(wlat, wlng, M.NEARBY_HEADER, M.NEARBY_LINK.format(url=url), category)
 
-        wlat, wlng = to_wgs84(lat, lng, "gcj02")
-        found = list(nearest_pois(wlat, wlng, k=5, within_m=3000))
-    except Exception as exc:  # no poi package yet, or it failed: the page still helps
-        db.session.rollback()
-        current_app.logger.info("nearby: falling back to the link (%s)", exc)
-        return M.NEARBY_LINK.format(url=url)
+
+def sign_nearby(sign) -> str:
+    """What scanning a sign shows, as text: its nearest facilities and the link to its page."""
+    url = f"{current_app.config['PUBLIC_BASE_URL']}/s/{sign.code}"
+    header = M.SIGN_HEADER.format(code=sign.code, label=sign.label)
+    return _nearby_lines(sign.lat, sign.lng, header, M.SIGN_LINK.format(url=url))
+
+
+def _nearby_lines(wlat: float, wlng: float, header: str, link: str, category: str | None = None) -> str:
+    found = nearest_pois(wlat, wlng, category=category, k=5, within_m=3000)
     if not found:
-        return M.NEARBY_NONE + "\n" + M.NEARBY_LINK.format(url=url)
-    lines = [M.NEARBY_HEADER]
-    for item in found:
-        lines.append(_poi_line(item))
-    lines.append(M.NEARBY_LINK.format(url=url))
+        none = M.NEARBY_NONE_OF.format(category=CATEGORY_WORDS.get(category, "")) if category else M.NEARBY_NONE
+        return none + "\n" + link
+    lines = [header]
+    for p in found:
+        distance = M.distance_text(p.distance_m)
+        lines.append(M.NEARBY_LINE.format(name=p.name, category=p.category_name, distance=distance))
+    lines.append(link)
     return "\n".join(lines)
 
 
-def _poi_line(item) -> str:
-    """One nearby place, whether app.poi hands back dicts, objects or (poi, distance) pairs."""
-    distance = None
-    if isinstance(item, tuple) and len(item) == 2:
-        item, distance = item
-    if isinstance(item, dict):
-        get = item.get
-    else:
+CATEGORY_WORDS = M.FACILITY_NAMES
 
-        def get(key, obj=item):
-            return getattr(obj, key, None)
 
-    distance = distance if distance is not None else get("distance_m")
-    return M.NEARBY_LINE.format(
-        name=get("name") or "",
-        category=get("category_label") or get("category") or "",
-        distance=M.distance_text(distance) if distance is not None else "—",
-    )
+def followed_lines(cases: list[Report]) -> list[str]:
+    """「我的举报」's second part: the cases the citizen follows (what the public may see of each)."""
+    if not cases:
+        return []
+    lines = [M.MY_FOLLOWED_HEADER]
+    for r in cases:
+        view = citizen_view(r, audience="public")
+        lines.append(M.MY_REPORTS_LINE.format(case_number=view.case_number, status=view.status_label,
+                                              summary=view.description[:16]))
+    return lines
+
+
+def follow_reply(citizen: CitizenView, case_number: str) -> str:
+    """「关注 JB…」."""
+    try:
+        report = follow_case(citizen.id, case_number)
+    except CannotFollow as exc:
+        return {
+            "own": M.FOLLOW_OWN, "cancelled": M.FOLLOW_CANCELLED, "too_many": M.FOLLOW_TOO_MANY,
+        }.get(exc.message, M.FOLLOW_NOT_FOUND).format(case_number=case_number, limit=MAX_FOLLOWED)
+    return M.FOLLOWED.format(case_number=report.case_number, status=report.status_label)
+
+
+def unfollow(citizen: CitizenView, case_number: str) -> str:
+    """「取消关注 JB…」."""
+    try:
+        stopped = unfollow_case(citizen.id, case_number)
+    except CannotFollow:
+        return M.FOLLOW_NOT_FOUND.format(case_number=case_number)
+    return (M.UNFOLLOWED if stopped else M.NOT_FOLLOWING).format(case_number=case_number)

@@ -12,12 +12,15 @@ import logging
 import secrets
 import time
 
-from flask import current_app, g, has_request_context
+from flask import current_app
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
 from app import geo
+from app.bot import batch
 from app.bot import messages as M
+from app.bot.batch import PushBatch
+from app.bot.tasks import fetch_photos
 from app.citizens.services import CitizenView
 from app.extensions import db, get_redis
 from app.reports.categories import CONFIDENT, suggest_category
@@ -34,10 +37,11 @@ MAX_PHOTOS = 9
 GHOST_TTL_S = 24 * 3600  # how long we remember that a draft existed, to tell the citizen it expired
 
 
+log = logging.getLogger(__name__)
+
+
 def _key(openid: str) -> str:
     return f"bot:draft:{openid}"
-
-log = logging.getLogger(__name__)
 
 
 def _ghost(openid: str) -> str:
@@ -89,65 +93,35 @@ def release_lock(openid: str, token: bytes) -> None:
 
 
 # ------------------------------------------------------------------------- the draft, read and written per push
-# A push reads the draft once and writes it at most once. In the webhook (`begin_push`) the reads arrive with the
-# push's first Redis round trip and the writes leave with its last one (`queue_writes`), before the lock's release;
-# elsewhere (tests, the CLI) reads and writes go to Redis at once.
+# A push reads the draft once and writes it at most once: in the webhook the reads arrive with the push's first Redis
+# round trip and the writes leave with its last one (app.bot.batch); elsewhere (tests, the CLI) they go at once.
 
 
-def _state() -> dict:
-    if has_request_context() and "bot_dialogue" in g:
-        return g.bot_dialogue
-    return {"drafts": {}, "ghosts": {}, "writes": None}
+def queue_reads(push: PushBatch, openid: str) -> None:
+    """Ask the push's first round trip for the draft and its expiry marker."""
+    push.read(("draft", openid), "get", _key(openid))
+    push.read(("ghost", openid), "exists", _ghost(openid))
 
 
-def begin_push() -> None:
-    """A new push: nothing read yet, writes deferred to the push's last pipeline."""
-    g.bot_dialogue = {"drafts": {}, "ghosts": {}, "writes": []}
+def _raw(openid: str) -> bytes | None:
+    push = batch.current()
+    if push is not None and push.has(("draft", openid)):
+        return push.value(("draft", openid))
+    raw = get_redis().get(_key(openid))
+    if push is not None:
+        push.keep({("draft", openid): raw})
+    return raw
 
 
-def end_push() -> None:
-    """Forget the push's dialogue state (an unflushed write is dropped: the step failed)."""
-    g.pop("bot_dialogue", None)
-
-
-def queue_reads(pipe, openid: str) -> None:
-    """Queue the draft's read and its expiry marker's (two results, for `take_reads`)."""
-    pipe.get(_key(openid))
-    pipe.exists(_ghost(openid))
-
-
-def take_reads(openid: str, draft: bytes | None, has_ghost: int) -> None:
-    """Keep what `queue_reads` read for this push's `load` and `expired_notice`."""
-    state = _state()
-    state["drafts"][openid] = draft
-    state["ghosts"][openid] = bool(has_ghost)
-
-
-def queue_writes(pipe) -> bool:
-    """Queue this push's deferred draft writes; whether there were any."""
-    writes = _state()["writes"] or []
-    for method, args, kwargs in writes:
-        getattr(pipe, method)(*args, **kwargs)
-    return bool(writes)
-
-
-def _write(*ops: tuple) -> None:
-    writes = _state()["writes"]
-    if writes is not None:
-        writes.extend(ops)
-        return
-    pipe = get_redis().pipeline()
-    for method, args, kwargs in ops:
-        getattr(pipe, method)(*args, **kwargs)
-    pipe.execute()
+def _keep(openid: str, raw: str | None) -> None:
+    push = batch.current()
+    if push is not None:
+        push.keep({("draft", openid): raw})
 
 
 def load(openid: str) -> dict | None:
     """The citizen's current draft, or None."""
-    drafts = _state()["drafts"]
-    if openid not in drafts:
-        drafts[openid] = get_redis().get(_key(openid))
-    raw = drafts[openid]
+    raw = _raw(openid)
     return json.loads(raw) if raw else None
 
 
@@ -155,27 +129,28 @@ def save(openid: str, draft: dict) -> None:
     """Store the draft; it expires DRAFT_TTL seconds after its last change."""
     ttl = current_app.config["DRAFT_TTL"]
     raw = json.dumps(draft, ensure_ascii=False)
-    _write(
+    batch.write_now_or_later(
+        get_redis(),
         ("set", (_key(openid), raw), {"ex": ttl}),
         ("set", (_ghost(openid), draft["id"]), {"ex": ttl + GHOST_TTL_S}),
     )
-    _state()["drafts"][openid] = raw
+    _keep(openid, raw)
 
 
 def clear(openid: str) -> None:
     """Forget the draft (cancelled or submitted)."""
-    _write(("delete", (_key(openid), _ghost(openid)), {}))
-    _state()["drafts"][openid] = None
+    batch.write_now_or_later(get_redis(), ("delete", (_key(openid), _ghost(openid)), {}))
+    _keep(openid, None)
 
 
 def expired_notice(openid: str) -> str | None:
     """If a draft expired since the citizen last wrote, say so (once)."""
-    state = _state()
-    if openid in state["ghosts"]:  # read with the push's first round trip
-        draft, has_ghost = state["drafts"][openid], state["ghosts"].pop(openid)
+    push = batch.current()
+    if push is not None and push.has(("ghost", openid)):  # read with the push's first round trip
+        draft, has_ghost = push.value(("draft", openid)), push.values.pop(("ghost", openid))
     else:
         draft, has_ghost = get_redis().pipeline(transaction=False).get(_key(openid)).exists(_ghost(openid)).execute()
-        state["drafts"][openid] = draft  # the handler's load() needs no second round trip
+        _keep(openid, draft)  # the handler's load() needs no second round trip
     if draft or not has_ghost or not get_redis().delete(_ghost(openid)):
         return None
     return M.DRAFT_EXPIRED.format(minutes=current_app.config["DRAFT_TTL"] // 60)
@@ -272,7 +247,9 @@ def step(draft: dict, citizen: CitizenView, said: list[str]) -> list[str]:
         said.append(note)
     if draft["description"] and not draft["category_decided"] and not draft["choices"]:
         suggestions = suggest_category(draft["description"])
-        if suggestions and suggestions[0].confidence >= CONFIDENT:
+        # Never a list of one: a confident suggestion, or the only one there is, is used (staff may recategorise);
+        # otherwise at least two choices and 「其他」.
+        if suggestions and (suggestions[0].confidence >= CONFIDENT or len(suggestions) == 1):
             draft["category"], draft["category_name"] = suggestions[0].code, suggestions[0].name
             draft["category_decided"] = True
         elif suggestions:
@@ -334,8 +311,6 @@ def submit(draft: dict, citizen: CitizenView, said: list[str]) -> list[str]:
         session.expire_on_commit = True
     case_number = report.case_number
     category = report.category.name if report.category else M.UNCATEGORIZED
-    from app.bot.tasks import fetch_photos  # the photos are fetched by jobs, never in this request
-
     try:
         clear(citizen.openid)
         fetch_photos(report.id)

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 from flask import current_app
 
-from app.bot import dialogue
+from app.bot import chat, dialogue, visits
 from app.bot import messages as M
-from app.bot.ask import case_trail, my_reports, nearby, points
+from app.bot.ask import case_trail, follow_reply, my_reports, nearby, points, unfollow
+from app.bot.batch import PushBatch
 from app.bot.protocol import Message
 from app.citizens.services import CitizenView, remember_location, set_subscribed
 
@@ -25,6 +26,12 @@ def _case_number_re() -> re.Pattern:
     return re.compile(rf"^{re.escape(current_app.config['CASE_NUMBER_PREFIX'])}\d{{10,}}$", re.IGNORECASE)
 
 
+def _follow_re() -> re.Pattern:
+    """「关注 JB…」 or 「取消关注 JB…」 (spaces optional)."""
+    prefix = re.escape(current_app.config["CASE_NUMBER_PREFIX"])
+    return re.compile(rf"^(取消)?关注\s*({prefix}\d{{10,}})$", re.IGNORECASE)
+
+
 # ------------------------------------------------------------------------------------------- the report dialogue
 
 
@@ -36,7 +43,11 @@ def _with_draft(citizen: CitizenView, change: Callable[[dict], str | None]) -> s
 
 
 def on_text(msg: Message, citizen: CitizenView, content: str | None = None) -> str:
-    """Commands first, then a category choice, then the report dialogue; unknown text gets help."""
+    """Commands first, then a pending return visit, then a category choice, then the report dialogue.
+
+    Only a sentence that reads as a problem starts (or joins) a report: thanks, greetings and questions such as
+    「附近厕所」 are answered as what they are.
+    """
     body = (content if content is not None else msg.fields.get("Content", "")).strip()
     word = body.lower()
     draft = dialogue.load(citizen.openid)
@@ -53,6 +64,19 @@ def on_text(msg: Message, citizen: CitizenView, content: str | None = None) -> s
         return points(citizen)
     if _case_number_re().match(body):
         return case_trail(citizen, body.upper())
+    follow = _follow_re().match(body)
+    if follow:
+        return (unfollow if follow.group(1) else follow_reply)(citizen, follow.group(2).upper())
+    if not (draft and draft.get("choices") and body.isdigit()):  # a digit in a category list answers the list
+        answered = visits.on_answer(citizen, body)
+        if answered is not None:
+            return answered
+    casual = chat.casual_reply(citizen, body, in_draft=draft is not None)
+    if casual is not None:
+        return casual
+    kept = visits.on_details(citizen, body)  # what the citizen adds after 不满意 belongs to that case
+    if kept is not None:
+        return kept
     if draft is not None:
         if body in SUBMIT_WORDS:
             return _with_draft(citizen, lambda d: d.update(no_photo=True))
@@ -60,11 +84,11 @@ def on_text(msg: Message, citizen: CitizenView, content: str | None = None) -> s
         if answer is not None:
             return "\n".join(dialogue.step(draft, citizen, [answer]))
         return _with_draft(citizen, lambda d: dialogue.add_description(d, body))
-    if body and len(body) >= 2 and not body.isdigit():
-        from app.reports.categories import suggest_category
-
-        if suggest_category(body):  # sounds like a problem in the street: start a report with it
-            return _with_draft(citizen, lambda d: dialogue.add_description(d, body))
+    sign = chat.sign_reply(body)
+    if sign is not None:
+        return sign
+    if chat.reads_as_problem(body):  # sounds like a problem in the street: start a report with it
+        return _with_draft(citizen, lambda d: dialogue.add_description(d, body))
     return M.HELP
 
 
@@ -81,6 +105,9 @@ def on_image(msg: Message, citizen: CitizenView) -> str:
     media_id = msg.fields.get("MediaId", "")
     if not media_id:
         return M.HELP
+    kept = visits.on_photo(citizen, media_id)  # a photo after 不满意 belongs to that case
+    if kept is not None:
+        return kept
     return _with_draft(citizen, lambda d: dialogue.add_photo(d, media_id[:128]))
 
 
@@ -187,8 +214,16 @@ def changes_draft(msg: Message) -> bool:
     if msg.type == "text":
         body = msg.fields.get("Content", "").strip()
         read_only = HELP_WORDS | MY_REPORTS_WORDS | POINTS_WORDS
-        return not (body.lower() in read_only or body in read_only or _case_number_re().match(body))
+        return not (body.lower() in read_only or body in read_only or _case_number_re().match(body)
+                    or _follow_re().match(body))
     return True
+
+
+def queue_reads(push: PushBatch, msg: Message) -> None:
+    """What this push's handlers will read, asked for in its first Redis round trip."""
+    dialogue.queue_reads(push, msg.source)
+    if msg.type in ("text", "voice", "image"):
+        visits.queue_reads(push, msg.source)
 
 
 def dispatch(msg: Message, citizen: CitizenView) -> str:

@@ -3,11 +3,11 @@
 The inbound row is committed before anything is acted on (nothing is lost), and its unique dedup_key decides which
 of several concurrent tries acts: the others wait briefly for the stored answer and return the same one.
 
-The answer's copy on the row (reply, handled_at) is written in batches with rq workers: the request puts it in Redis
-(`bot:reply:<key>` for the retries, and a queue of row updates) in one round trip, and `flush_replies` writes up to a
-thousand rows in one statement, enqueued at most once per BOT_REPLY_FLUSH_INTERVAL_S (and from cron). That takes a
-second database transaction off every push. Failures, throttled pushes, Redis outages and the inline jobs mode
-(no workers) still write the row at once.
+The answer's copy on the row (reply, handled_at) is written in batches with rq workers (app.bot.replies). A push
+meets Redis twice, through one app.bot.batch.PushBatch that the handlers fill and this module sends.
+
+Layers of app/bot (imports go one way only): transport (routes, protocol) → record (inbound, replies) → dispatch
+(handlers) → dialogue, visits, ask → use cases (tasks, app.reports services).
 """
 
 from __future__ import annotations
@@ -21,15 +21,24 @@ from functools import cache
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import Boolean, bindparam, insert, or_, select, text, update
+from sqlalchemy import Boolean, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from app.bot import dialogue
+from app.bot import batch, dialogue
 from app.bot import messages as M
-from app.bot.handlers import changes_draft, dispatch
+from app.bot.handlers import changes_draft, dispatch, queue_reads
 from app.bot.models import InboundMessage
 from app.bot.protocol import Message
+from app.bot.replies import (  # noqa: F401 (flush_replies, PENDING_REPLIES: the reply store, also used from here)
+    PENDING_REPLIES,
+    REPLY_FLUSH_DUE,
+    REPLY_TTL_S,
+    flush_replies,
+    reply_key,
+    store_reply,
+    wait_for_reply,
+)
 from app.citizens.models import Citizen
 from app.citizens.services import CitizenView, get_or_create_citizen
 from app.events import utcnow
@@ -38,18 +47,9 @@ from app.jobs import enqueue
 
 log = logging.getLogger(__name__)
 
-REPLY_TTL_S = 3600
-PENDING_REPLIES = "bot:replies:pending"  # JSON [row_id, reply, handled_at] waiting to be written to their rows
-REPLY_FLUSH_DUE = "bot:replies:flush-scheduled"  # set for one interval after a flush job was enqueued
-REPLY_FLUSH_BATCH = 1000
 # Pushes WeChat sends by itself or that must always take effect: never throttled.
 UNTHROTTLED_EVENTS = {"subscribe", "unsubscribe", "location"}  # msg.event is lower case
 WINDOW_SLACK = timedelta(minutes=1)
-RETRY_WAIT_S = 4.0  # WeChat gives each try 5 seconds
-
-
-def _reply_key(dedup_key: str) -> str:
-    return f"bot:reply:{dedup_key}"
 
 
 def _payload(msg: Message) -> dict:
@@ -221,16 +221,17 @@ def _rate_key(msg: Message) -> str | None:
     return f"bot:rate:{msg.source}:{int(time.time()) // window}"
 
 
-def _first_round_trip(msg: Message, locking: bool) -> tuple[bool, bytes | None]:
-    """One pipeline before acting: the rate count, the citizen's lock (tried, not waited for) and the draft.
+def _first_round_trip(msg: Message, push: batch.PushBatch, locking: bool) -> tuple[bool, bytes | None]:
+    """The push's first Redis round trip: the rate count, the citizen's lock (tried, not waited for) and what the
+    handlers asked to read (the draft, a pending return visit).
 
-    Returns (over the rate limit, the lock's token when we hold it). The draft and its expiry marker are kept for
-    the handlers only when no other step can change them meanwhile: when we hold the lock, or when this push does
-    not touch the draft. When Redis fails here, nothing is kept and the step does its own round trips (and fails
-    there if Redis is really away).
+    Returns (over the rate limit, the lock's token when we hold it). What was read is kept for the handlers only when
+    no other step can change it meanwhile: when we hold the lock, or when this push does not touch the draft. When
+    Redis fails here, nothing is kept and the step does its own round trips (and fails there if Redis is really away).
     """
     rate_key = _rate_key(msg)
     token = dialogue.new_lock_token() if locking else None
+    queue_reads(push, msg)
     try:
         pipe = get_redis().pipeline(transaction=False)
         if rate_key:
@@ -238,15 +239,14 @@ def _first_round_trip(msg: Message, locking: bool) -> tuple[bool, bytes | None]:
             pipe.expire(rate_key, int(current_app.config.get("BOT_RATE_WINDOW_S", 60)) + 5)
         if token:
             dialogue.queue_try_lock(pipe, msg.source, token)
-        dialogue.queue_reads(pipe, msg.source)
-        results = pipe.execute()
+        values = push.send_first(pipe)
     except RedisError as exc:
         log.warning("bot: first round trip for %s failed (rate limit not checked): %s", msg.source, exc)
         return False, None
-    over = bool(rate_key) and results[0] > current_app.config["BOT_RATE_LIMIT"]
-    held = bool(token) and bool(results[2 if rate_key else 0])
+    over = bool(rate_key) and push.first_results[0] > current_app.config["BOT_RATE_LIMIT"]
+    held = bool(token) and bool(push.first_results[2 if rate_key else 0])
     if held or not locking:
-        dialogue.take_reads(msg.source, results[-2], results[-1])
+        push.keep(values)
     return over, (token if held else None)
 
 
@@ -254,7 +254,7 @@ def _throttle(msg: Message, row_id: int) -> str:
     """Answer a message over the rate limit without acting on it; the row says so (throttled)."""
     log.warning("bot: %s is over the rate limit; %s recorded, not acted on", msg.source, msg.dedup_key)
     with contextlib.suppress(RedisError):
-        get_redis().set(_reply_key(msg.dedup_key), M.TOO_FAST, ex=REPLY_TTL_S)
+        get_redis().set(reply_key(msg.dedup_key), M.TOO_FAST, ex=REPLY_TTL_S)
     try:
         db.session.execute(
             update(InboundMessage)
@@ -281,7 +281,7 @@ def _reclaim_failed(dedup_key: str) -> int | None:
     db.session.commit()
     if row_id is not None:
         with contextlib.suppress(RedisError):  # a stale apology in Redis is overwritten by _act
-            get_redis().delete(_reply_key(dedup_key))
+            get_redis().delete(reply_key(dedup_key))
     return row_id
 
 
@@ -292,19 +292,20 @@ def _act(msg: Message, citizen: CitizenView, row_id: int) -> str:
     release, the reply for the retries and the row's queued update.
     """
     locking = changes_draft(msg)
-    dialogue.begin_push()
+    push = batch.begin()
     try:
-        over, token = _first_round_trip(msg, locking)
+        over, token = _first_round_trip(msg, push, locking)
         if over:
             if token:
                 dialogue.release_lock(msg.source, token)
             return _throttle(msg, row_id)
-        return _dispatch_and_keep(msg, citizen, row_id, locking, token)
+        return _dispatch_and_keep(msg, citizen, row_id, push, locking, token)
     finally:
-        dialogue.end_push()
+        batch.end()
 
 
-def _dispatch_and_keep(msg: Message, citizen: CitizenView, row_id: int, locking: bool, token: bytes | None) -> str:
+def _dispatch_and_keep(msg: Message, citizen: CitizenView, row_id: int, push: batch.PushBatch, locking: bool,
+                       token: bytes | None) -> str:
     error = None
     try:
         if locking and token is None:  # another step of this citizen holds the lock: wait for it
@@ -320,10 +321,10 @@ def _dispatch_and_keep(msg: Message, citizen: CitizenView, row_id: int, locking:
     try:
         pipe = get_redis().pipeline(transaction=False)
         if error is None:
-            wrote_draft = dialogue.queue_writes(pipe)
+            wrote_draft = push.fill_last(pipe)
         if token:
             dialogue.queue_release(pipe, msg.source, token)
-        pipe.set(_reply_key(msg.dedup_key), reply, ex=REPLY_TTL_S)
+        pipe.set(reply_key(msg.dedup_key), reply, ex=REPLY_TTL_S)
         if deferred:
             pipe.rpush(PENDING_REPLIES, json.dumps([row_id, reply, utcnow().isoformat()], ensure_ascii=False))
             pipe.set(REPLY_FLUSH_DUE, 1, nx=True, ex=current_app.config.get("BOT_REPLY_FLUSH_INTERVAL_S", 2))
@@ -341,72 +342,10 @@ def _dispatch_and_keep(msg: Message, citizen: CitizenView, row_id: int, locking:
                 enqueue("app.bot.tasks.flush_replies_job", job_id="bot-flush-replies")
         return reply
     try:
-        _store_reply(row_id, reply, error)
+        store_reply(row_id, reply, error)
     except SQLAlchemyError as exc:  # the step is done: answer it; the row only misses its audit copy
         db.session.rollback()
         log.warning("bot: could not store the reply to %s: %s", msg.dedup_key, exc)
     return reply
 
 
-def flush_replies() -> int:
-    """Write the replies queued in Redis to their inbound rows (one executemany, one commit); how many.
-
-    Taken with LPOP in batches; if the commit fails they are put back, so a reply is written at least once (and
-    writing it twice is harmless).
-    """
-    r = get_redis()
-    done = 0
-    while True:
-        raw = r.lpop(PENDING_REPLIES, REPLY_FLUSH_BATCH)
-        if not raw:
-            return done
-        rows = []
-        for item in raw:
-            row_id, reply, at = json.loads(item)
-            rows.append({"row_id": row_id, "reply": reply, "handled_at": datetime.fromisoformat(at)})
-        try:
-            table = InboundMessage.__table__
-            db.session.execute(
-                update(table).where(table.c.id == bindparam("row_id"))
-                .values(reply=bindparam("reply"), handled_at=bindparam("handled_at")),
-                rows,
-            )
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            r.rpush(PENDING_REPLIES, *raw)
-            raise
-        done += len(rows)
-
-
-def _store_reply(row_id: int, reply: str, error: str | None) -> None:
-    """Keep the answer on the row. Its durable copy for retries is in Redis already, so on PostgreSQL this commit
-    need not wait for the disk (synchronous_commit off: a crash could lose the audit copy, never the message)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    db.session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id == row_id)
-        .values(reply=reply, handled_at=utcnow(), error=error)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-
-
-def wait_for_reply(dedup_key: str, wait_s: float = RETRY_WAIT_S) -> str:
-    """A retry: the first try is acting (or has acted); return its answer once it is there."""
-    r = get_redis()
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            stored = r.get(_reply_key(dedup_key))
-        except RedisError:  # Redis is away: the row has the answer once the first try stored it
-            stored = db.session.scalar(select(InboundMessage.reply).where(InboundMessage.dedup_key == dedup_key))
-            db.session.rollback()
-            stored = stored.encode() if stored is not None else None
-        if stored is not None:
-            return stored.decode()
-        time.sleep(0.05)
-    reply = db.session.scalar(select(InboundMessage.reply).where(InboundMessage.dedup_key == dedup_key))
-    db.session.rollback()
-    return reply or ""

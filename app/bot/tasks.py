@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.bot import messages as M
 from app.bot.client import WeChatClientException, download_media, get_client
+from app.bot.replies import flush_replies
 from app.extensions import db
 from app.jobs import app_job, enqueue
 from app.media import MediaRejected, store_image
@@ -112,6 +113,4 @@ def refresh_access_token_job() -> str:
 @app_job
 def flush_replies_job() -> int:
     """Write the queued replies to their inbound rows (safe to run any time, any number of times)."""
-    from app.bot.inbound import flush_replies
-
     return flush_replies()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
@@ -75,6 +76,36 @@ def sign_page(code: str):
     wechat = "MicroMessenger" in request.headers.get("User-Agent", "") and _jssdk_signer() is not None
     response = current_app.make_response(_sign_html(sign, wechat))
     response.headers["Cache-Control"] = "no-cache"  # every scan must reach us to be counted; hours change
+    return response
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A location that is not a sign (the chat's 「附近」 link): the sign page's template shows it the same way."""
+
+    code: str
+    label: str
+    lat: float
+    lng: float
+
+
+@bp.get("/nearby")
+def nearby_page():
+    """The HTML page of the facilities nearest to ?lat=&lng= (crs wgs84|gcj02|bd09; the chat links here)."""
+    args = request.args
+    try:
+        crs = normalize_crs(args.get("crs") or "wgs84")
+        lat, lng = parse_coordinates(args.get("lat", ""), args.get("lng", ""))
+    except (InvalidCoordinates, UnknownCRS) as exc:
+        _bad(str(exc))
+    wlat, wlng = to_wgs84(lat, lng, crs)
+    place = _Place(code="", label="您附近", lat=round(wlat, 6), lng=round(wlng, 6))
+    origin = (place.lat, place.lng, "我的位置")
+    groups = [(cat, [(p, _nav(p, origin)) for p in pois]) for cat, pois in nearest_by_category(place.lat, place.lng)]
+    gcj = {p.id: from_wgs84(p.lat, p.lng, "gcj02") for _, pois in groups for p, _ in pois}
+    response = current_app.make_response(render_template("poi/sign.html", sign=place, groups=groups,
+                                                         distance=format_distance, wechat=False, gcj=gcj))
+    response.headers["Cache-Control"] = "no-cache"
     return response
 
 

@@ -36,6 +36,7 @@ CITIZEN_STEP_LABELS = {
     "invalidate": "认定为不实举报",
     "overdue": "已超期，督促办理中",
     "comment": "办理说明",
+    "unresolved": "群众反映问题未解决，重新办理中",
 }
 # Steps that are shown only when their entry is public (a comment is a note and nothing else).
 NOTE_ONLY_STEPS = frozenset({"comment"})

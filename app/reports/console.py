@@ -9,9 +9,11 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 from sqlalchemy import select
 
 from app.citizens.auth import staff_required
+from app.events import utcnow
 from app.extensions import db
 from app.media import MediaRejected, path_for, store_image
 from app.reports import assessment, queries
+from app.reports.feedback import case_feedback, return_visits
 from app.reports.map_data import case_point
 from app.reports.models import (
     CHANNEL_LABELS,
@@ -51,6 +53,8 @@ ACTION_LABELS = (
         "comment": "备注",
         "locate": "确定位置",
         "moderate": "内容审核",
+        "feedback": "回访评价",
+        "feedback_note": "市民补充说明",
     }
 )
 MAX_UPLOADS = 6
@@ -186,11 +190,28 @@ def _render_detail(report: Report, error: str | None = None, status: int = 200):
         point=case_point(report),
         tiles={"url": current_app.config.get("MAP_TILE_URL") or "",
                "attribution": current_app.config.get("MAP_TILE_ATTRIBUTION") or ""},
+        proposed_root=proposed_root(report, [d for d, _ in duplicates]),
+        feedback=case_feedback(report.id),
+        visits=return_visits(report.id),
+        rating_labels=RATING_LABELS,
+        now=utcnow(),
         error=error,
         case_actions=available_case_actions(report, g.actor),
         **intake_details(report.id),
         **_reference(),
     ), status
+
+
+RATING_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+
+
+def proposed_root(report: Report, candidates: list[Report]) -> Report | None:
+    """The case to merge this one into: the earliest report of the problem (its reporter earns the points). None when
+    this case is the earliest (then the others are merged into it)."""
+    roots = {(db.session.get(Report, c.duplicate_of_id) if c.duplicate_of_id else c) for c in candidates}
+    mine = (report.submitted_at, report.id)
+    earlier = [c for c in roots if c.status != "cancelled" and (c.submitted_at, c.id) < mine]
+    return min(earlier, key=lambda c: (c.submitted_at, c.id)) if earlier else None
 
 
 @bp.route("/cases/<int:report_id>")

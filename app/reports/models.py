@@ -24,8 +24,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.events import utcnow
 from app.extensions import UTCDateTime, db
 
-STATUSES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "cancelled")
-OPEN_STATUSES = ("reported", "registered", "dispatched", "handled")
+STATUSES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "cancelled", "unresolved")
+# "unresolved": a citizen answered the return visit with 不满意（问题没有解决）; back in the dispatcher's queue.
+OPEN_STATUSES = ("reported", "registered", "dispatched", "handled", "unresolved")
 CHANNELS = ("wechat", "open311", "console", "hotline", "ticket")
 CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线", "ticket": "工单接口"}
 STATUS_LABELS = {
@@ -36,6 +37,7 @@ STATUS_LABELS = {
     "verified": "已核查",
     "closed": "已结案",
     "cancelled": "已注销",
+    "unresolved": "群众反映未解决",
 }
 
 
@@ -298,3 +300,39 @@ class Open311Update(db.Model):
 
 # Ticket, callback and hotline-caller tables (their own module; imported here so the metadata is complete).
 from app.reports import ticket_models  # noqa: E402,F401
+
+
+class ReturnVisit(db.Model):
+    """The return visit (回访) of one closure of a case to one citizen (its reporter or a follower).
+
+    One row per (case, citizen, closing trail entry): a case closed again after a 「未解决」 is asked again, never the
+    same closure twice. Answered once, within FEEDBACK_WINDOW_DAYS of the question.
+    """
+
+    __tablename__ = "return_visits"
+    __table_args__ = (UniqueConstraint("report_id", "citizen_id", "close_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    close_seq: Mapped[int] = mapped_column(Integer)  # the seq of the 结案 trail entry that asked
+    role: Mapped[str] = mapped_column(String(16), default="reporter")  # reporter | follower
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rating: Mapped[str | None] = mapped_column(String(24))  # satisfied | basically_satisfied | dissatisfied
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)  # what the citizen added after 不满意
+
+
+class ReportFollower(db.Model):
+    """A citizen who follows a case that is not theirs: a merged duplicate's reporter, or 「关注 JB…」 in the chat."""
+
+    __tablename__ = "report_followers"
+    __table_args__ = (UniqueConstraint("report_id", "citizen_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="chat")  # duplicate | chat
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,7 +16,17 @@ from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db
 from app.reports import search
-from app.reports.models import CHANNELS, OPEN_STATUSES, STATUSES, Category, Department, GridCell, Report
+from app.reports.feedback import satisfaction
+from app.reports.models import (
+    CHANNELS,
+    OPEN_STATUSES,
+    STATUSES,
+    Category,
+    Department,
+    GridCell,
+    Report,
+    ReportEvent,
+)
 
 # The "deadline" sort over all cases needs its own index (the sweep's (status, deadline_at) serves only a status
 # filter). It is declared here, next to the query that needs it; migration console0001 creates it.
@@ -258,6 +268,10 @@ class Dashboard:
     heat_box: tuple[float, float, float, float]
     total: int
     outlines: list[tuple[str, list[list[tuple[float, float]]]]] = field(default_factory=list)
+    # Return visits answered in the period (满意率 = (satisfied + basically_satisfied) / answered) and the cases sent
+    # back by citizens as 「群众反映未解决」 (返工).
+    satisfaction: dict = field(default_factory=dict)
+    reworked: int = 0
 
 
 def dashboard(
@@ -322,6 +336,12 @@ def dashboard(
         heat_box=(minlat, minlng, maxlat, maxlng),
         total=len(rows),
         outlines=_grid_outlines((minlat, minlng, maxlat, maxlng)),
+        satisfaction=satisfaction(since, scoped(select(Report.id), actor)),
+        reworked=db.session.scalar(
+            select(func.count()).select_from(ReportEvent).where(
+                ReportEvent.action == "unresolved", ReportEvent.created_at >= since,
+                ReportEvent.report_id.in_(scoped(select(Report.id), actor)))
+        ),
     )
 
 

@@ -27,6 +27,8 @@ from app.events import (
 from app.extensions import db
 from app.moderation.screening import screen
 from app.moderation.services import active_sanction
+from app.reports.feedback import ask_return_visits
+from app.reports.followers import add_follower
 from app.reports.grids import find_grid, resolve_department
 from app.reports.models import (
     CHANNELS,
@@ -351,9 +353,17 @@ def transition(
                 raise InvalidReport("请指定被重复的原案件")
             if original.status == "cancelled":
                 raise InvalidTransition("原案件已注销，不能合并到它")
-            report.duplicate_of_id = original.duplicate_of_id or original.id  # always point at the root case
+            root = db.session.get(Report, original.duplicate_of_id) if original.duplicate_of_id else original
+            if (root.submitted_at, root.id) > (report.submitted_at, report.id):
+                # The first reporter earns the points: the root is always the earliest report of the problem.
+                raise InvalidTransition(
+                    f"不能把较早的案件合并到较晚的案件 {root.case_number}；请选择较早的案件作为主案件"
+                    f"（把 {root.case_number} 合并到 {report.case_number}）"
+                )
+            report.duplicate_of_id = root.id  # always point at the root case
             report.cancel_reason = "duplicate"
             data["duplicate_of"] = report.duplicate_of_id
+            add_follower(root, report.citizen_id, "duplicate")  # its reporter hears how the root case goes
         elif action == "dispatch":
             dept = (
                 db.session.scalar(select(Department).where(Department.code == department_code))
@@ -387,7 +397,7 @@ def transition(
                     )
                 )
             data["photos"] = [p.sha256 for p in photos or [] if p.sha256]
-        elif action == "reopen":
+        elif action == "reopen" and from_status == "closed":
             window = timedelta(days=current_app.config["REOPEN_WINDOW_DAYS"])
             if report.closed_at is None or now - report.closed_at > window:
                 raise InvalidTransition(f"结案超过 {window.days} 天的案件不能重新打开")
@@ -398,7 +408,10 @@ def transition(
             report.closed_at = now
         report.status = step.target
     _append_trail_after_bump(report, action, from_status, actor, note, data, visibility)
-    _emit_step_events(report, action, from_status, note if visibility == "public" else None)
+    public_note = note if visibility == "public" else None
+    _emit_step_events(report, action, from_status, public_note)
+    if action == "close":
+        ask_return_visits(report, report.version, public_note)
     try:
         db.session.commit()
     except (StaleDataError, IntegrityError) as exc:
@@ -464,13 +477,21 @@ def _emit_step_events(report: Report, action: str, from_status: str, note: str |
                 to_status=report.status,
                 action=action,
                 note=note,
+                seq=report.version,
             )
         )
     if action == "verify":
         category = report.category.code if report.category else None
         emit(ReportVerified(report_id=report.id, citizen_id=report.citizen_id, category=category, duplicate_of=None))
-        # Citizens who reported the same problem (merged as duplicates) helped too: they earn the duplicate rate.
-        for dup in db.session.scalars(select(Report).where(Report.duplicate_of_id == report.id)):
+        # Citizens who reported the same problem (merged as duplicates) helped too: they earn the duplicate rate,
+        # once each; a citizen's duplicate of their own case earns nothing more.
+        rewarded = {report.citizen_id}
+        for dup in db.session.scalars(
+            select(Report).where(Report.duplicate_of_id == report.id).order_by(Report.submitted_at, Report.id)
+        ):
+            if dup.citizen_id is not None and dup.citizen_id in rewarded:
+                continue
+            rewarded.add(dup.citizen_id)
             emit(ReportVerified(report_id=dup.id, citizen_id=dup.citizen_id, category=category, duplicate_of=report.id))
     if action == "invalidate":
         emit(ReportInvalidated(report_id=report.id, citizen_id=report.citizen_id, reason=note or "false"))

@@ -13,6 +13,7 @@ from flask import Blueprint, g, jsonify, request
 from app.citizens.auth import api_staff_required
 from app.extensions import api_timestamp, csrf, db
 from app.reports import queries
+from app.reports.feedback import case_feedback
 from app.reports.models import Report, ReportEvent
 from app.reports.services import ReportNotFound, add_comment, get_report, transition
 from app.reports.supervision import CASE_ACTIONS, available_case_actions, parse_deadline, recategorize, supervise
@@ -79,6 +80,8 @@ def case_detail(r: Report) -> dict:
         for p in r.photos
     ]
     out["trail"] = [trail_entry(e) for e in r.trail]
+    feedback = case_feedback(r.id)
+    out["feedback"] = feedback and {**feedback, "at": _iso(feedback["at"])}
     out["actions"] = [s.action for s in available_actions(r.status, g.actor, r.department_id)]
     out["actions"] += available_case_actions(r, g.actor)
     return out

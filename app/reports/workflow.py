@@ -59,7 +59,8 @@ STEPS: dict[str, Step] = {
         Step("register", ("reported",), "registered", STAFF, "立案"),
         Step("cancel", ("reported", "registered"), "cancelled", STAFF, "注销", needs_note=True),
         Step("mark_duplicate", ("reported", "registered", "dispatched"), "cancelled", STAFF, "合并为重复案件"),
-        Step("dispatch", ("registered", "dispatched"), "dispatched", STAFF, "派遣"),
+        # From "unresolved" (the citizen said it is not solved): dispatched again (重办) or registered anew.
+        Step("dispatch", ("registered", "dispatched", "unresolved"), "dispatched", STAFF, "派遣"),
         Step(
             "handle",
             ("dispatched",),
@@ -79,7 +80,9 @@ STEPS: dict[str, Step] = {
             needs_note=True,
         ),
         Step("close", ("verified",), "closed", frozenset({"admin", "inspector", "dispatcher"}), "结案"),
-        Step("reopen", ("closed",), "registered", STAFF, "重新打开", needs_note=True),
+        Step("reopen", ("closed", "unresolved"), "registered", STAFF, "重新打开", needs_note=True),
+        # Taken only by the return visit (app/reports/feedback.py) when a citizen answers 不满意（问题没有解决）.
+        Step("unresolved", ("closed",), "unresolved", frozenset(), "群众反映未解决"),
         Step(
             "invalidate",
             ("verified", "closed"),

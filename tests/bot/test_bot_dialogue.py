@@ -92,7 +92,7 @@ def test_an_unsure_category_is_asked_as_a_numbered_list(make_citizen):
     c.photo()
     c.location(*GUANYINQIAO_GCJ)
     reply = c.text("井盖和垃圾")
-    assert "请回复数字" in reply and "\n1. " in reply and "0. 不确定" in reply
+    assert "请回复数字" in reply and "\n1. " in reply and "0. 其他" in reply
     first_option = re.search(r"\n1\. (\S+)", reply).group(1)
     assert "请回复列表中的数字" in c.text("9")
     report = case_of(c.text("1"))
@@ -204,29 +204,40 @@ def test_subscribe_unsubscribe_and_menu_clicks(make_citizen):
 
 def test_unknown_input_gets_help_never_silence(make_citizen):
     c = make_citizen()
-    assert "您可以这样使用" in c.text("你好")
+    assert "帮助" in c.text("你好")  # a greeting is greeted, and told where the help is
     assert "您可以这样使用" in c.send("video", {"MediaId": "V", "ThumbMediaId": "T"})
     assert "您可以这样使用" in c.text("12345")
 
 
-def test_nearby_lists_what_app_poi_returns_with_distances(app, make_citizen, monkeypatch):
-    import sys
-    import types
+POIS_CSV = (
+    "external_id,name,category,lat,lng,address,opening_hours,phone,accessible,fee,spaces\n"
+    "T1,观音桥公厕,toilet,29.5760,106.5318,建新北路1号,24小时,,是,免费,\n"
+    "P1,北城天街停车场,parking,29.5660,106.5390,北城天街8号,07:00-23:00,,否,5元/小时,300\n"
+)
 
-    calls = []
 
-    def nearest_pois(lat, lng, category=None, k=5, within_m=None):
-        calls.append((lat, lng, k))
-        return [
-            {"name": "观音桥公厕", "category": "toilet", "category_label": "公厕", "distance_m": 120.4},
-            ({"name": "北城天街停车场", "category_label": "停车场"}, 1530.0),
-        ]
+def make_pois() -> None:
+    """Two real POIs near 观音桥 through the poi package's own import."""
+    from app.poi.importer import import_pois
+    from app.poi.services import ensure_default_categories
 
-    monkeypatch.setitem(sys.modules, "app.poi.services", types.SimpleNamespace(nearest_pois=nearest_pois))
+    ensure_default_categories()
+    db.session.commit()
+    import_pois(POIS_CSV)
+
+
+def test_nearby_lists_the_nearest_pois_in_chinese_with_the_html_page(app, client, make_citizen):
+    make_pois()
     reply = make_citizen().location(*GUANYINQIAO_GCJ)
-    assert "观音桥公厕（公厕）约 120 米" in reply and "北城天街停车场（停车场）约 1.5 公里" in reply
-    [(lat, lng, k)] = calls
-    assert abs(lat - 29.5752) < 1e-4 and abs(lng - 106.5318) < 1e-4 and k == 5  # asked in WGS-84
+    assert re.search(r"观音桥公厕（公厕）约 \d+ 米", reply), reply
+    assert re.search(r"北城天街停车场（停车场）约 1\.\d 公里", reply), reply
+    assert "toilet" not in reply and "parking" not in reply  # categories are named, never coded
+    url = re.search(r"(http\S+/nearby\?\S+)", reply).group(1)
+    assert "/api/" not in url
+    page = client.get(url.removeprefix(app.config["PUBLIC_BASE_URL"]))
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "观音桥公厕" in html and "北城天街停车场" in html
 
 
 def test_a_burst_of_photos_pushed_in_parallel_all_join_the_draft(make_citizen):
