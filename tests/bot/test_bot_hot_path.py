@@ -60,9 +60,10 @@ def test_a_known_citizens_push_costs_one_statement_and_two_redis_round_trips(app
 @budget_runtime
 def test_at_the_production_intervals_a_push_after_one_ran_out_pays_only_that_intervals_work(app, make_citizen,
                                                                                              round_trips):
-    """The two periodic costs the budget leaves out, each once per interval: the keyword table's version check (one
-    GET per INDEX_CHECK_INTERVAL_S per process) and the reply batch's job (one enqueue per
-    BOT_REPLY_FLUSH_INTERVAL_S for all processes)."""
+    """The two periodic costs the budget leaves out, each once per interval: the category suggester's version checks
+    (one GET of the published model's pointer and one of the keyword table's or the active categories' version per
+    INDEX_CHECK_INTERVAL_S per process) and the reply batch's job (one enqueue per BOT_REPLY_FLUSH_INTERVAL_S for
+    all processes)."""
     from app.bot.inbound import REPLY_FLUSH_DUE
     from app.extensions import get_queue
     from app.reports.categories import suggest_category
@@ -76,7 +77,7 @@ def test_at_the_production_intervals_a_push_after_one_ran_out_pays_only_that_int
     time.sleep(app.config["INDEX_CHECK_INTERVAL_S"] + 0.05)  # the version check is due again
     round_trips.reset()
     c.text("小区门口的路灯不亮了", msg_id=884002)
-    assert (round_trips.sql, round_trips.redis) == (1, 4)  # the budget and one GET of the keyword table's version
+    assert (round_trips.sql, round_trips.redis) == (1, 5)  # the budget and the suggester's two version GETs
     get_queue("default").empty()
     redis.delete(REPLY_FLUSH_DUE)  # the reply batch's interval is over
     round_trips.reset()
