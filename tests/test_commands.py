@@ -32,7 +32,8 @@ def count(model) -> int:
 def process_env(tmp_path: Path, **extra: str) -> dict:
     """This environment without the suite's backends, on a database and media folder under tmp_path."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "JOBS_MODE", "APP_ENV")}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", MEDIA_ROOT=str(tmp_path / "media"), **extra)
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}", MEDIA_ROOT=str(tmp_path / "media"),
+               CATEGORY_MODEL_DIR=str(tmp_path / "models"), **extra)
     return env
 
 
@@ -132,7 +133,7 @@ def test_the_cron_config_registers_the_documented_schedule(app):
 
     scheduler = CronScheduler(connection=app.extensions["redis"])
     scheduler.load_config_from_file("app.cron")
-    assert len(documented_schedule()) == 7
+    assert len(documented_schedule()) == 9
     assert registered(job.to_dict() for job in scheduler.get_jobs()) == documented_schedule()
 
 

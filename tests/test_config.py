@@ -18,7 +18,7 @@ SECRETS = ("SECRET_KEY", "WECHAT_TOKEN", "WECHAT_APP_ID", "WECHAT_APP_SECRET")
 NOT_SETTINGS = {"TESTING", "SQLALCHEMY_DATABASE_URI", "SQLALCHEMY_ENGINE_OPTIONS", "SESSION_COOKIE_HTTPONLY",
                 "SESSION_COOKIE_SAMESITE", "SESSION_COOKIE_SECURE", "WTF_CSRF_FIELD_NAME", "MIGRATIONS_DIR"}
 # Read from the environment outside app/config.py (the placard tool, gunicorn's config file).
-READ_ELSEWHERE = ("qr_generator.py", "deploy/gunicorn.conf.py", "app/observability.py")
+READ_ELSEWHERE = ("qr_generator.py", "deploy/gunicorn.conf.py", "app/observability.py", "tasks.py")
 
 
 @pytest.fixture
@@ -27,8 +27,12 @@ def no_secrets_in_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+PRODUCTION_KEY = "k" * 40  # production refuses a SECRET_KEY shorter than 32 bytes
+
+
 def production(tmp_path, **secrets) -> dict:
-    values = {"SECRET_KEY": "k", "WECHAT_TOKEN": "t", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s", **secrets}
+    values = {"SECRET_KEY": PRODUCTION_KEY, "WECHAT_TOKEN": "t", "WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s",
+              **secrets}
     return make_config(tmp_path, APP_ENV="production", **values)
 
 
@@ -47,7 +51,7 @@ def test_production_names_every_missing_secret_at_once(tmp_path, no_secrets_in_e
 
 def test_production_starts_with_its_secrets_and_no_development_defaults(tmp_path, no_secrets_in_env):
     app = create_app(production(tmp_path))
-    assert app.config["SECRET_KEY"] == "k" and app.config["APP_ENV"] == "production"
+    assert app.config["SECRET_KEY"] == PRODUCTION_KEY and app.config["APP_ENV"] == "production"
     assert app.config["LOG_FORMAT"] == "json" and app.config["SESSION_COOKIE_SECURE"] is True
 
 
