@@ -189,7 +189,7 @@ class Report(db.Model):
     # What the public may see (app/reports/citizen_view.py): screening at submission says "clear" or "flagged"
     # (with the reasons); a moderator makes it "approved" or "hidden" (off every public surface).
     moderation: Mapped[str] = mapped_column(String(12), default="clear", server_default="clear")
-    moderation_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    moderation_reasons: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     public_description: Mapped[str | None] = mapped_column(Text)  # a moderator's edit; the original stays
 
     category: Mapped[Category | None] = relationship()
