@@ -43,7 +43,7 @@ def test_what_only_the_model_understands_starts_a_report(published_model, make_c
     assert case_of(c.location(*GUANYINQIAO_GCJ)).category.code == "E0201"
 
 
-def test_a_greeting_gets_the_help_text_not_a_draft(published_model, make_citizen):
+def test_a_greeting_gets_a_friendly_answer_not_a_draft(published_model, make_citizen):
     c = make_citizen()
-    assert c.text("你好") == M.HELP
-    assert c.text("谢谢") == M.HELP
+    assert c.text("你好") == M.CASUAL_HELLO
+    assert c.text("谢谢") == M.CASUAL_THANKS
