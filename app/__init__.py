@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_integrations(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
@@ -70,6 +71,13 @@ def register_blueprints(app: Flask) -> None:
         module = domain_module(name, "routes")
         if module is not None:
             app.register_blueprint(module.bp)
+
+
+def register_integrations(app: Flask) -> None:
+    """Services the WeChat adapter offers the other packages without them importing it (the JS-SDK signer)."""
+    from app.bot import jssdk
+
+    jssdk.init_app(app)
 
 
 class RowIdConverter(IntegerConverter):

@@ -51,6 +51,7 @@ class FakeWeChat:
         self.valid_tokens: set[str] = set()
         self.stable_token: str | None = None
         self.token_fetches = 0
+        self.tickets: list[str] = []  # jsapi tickets issued, oldest first
         self.failures: dict[str, list[str | int]] = {}  # path -> queued "timeout" or errcodes
         self.delay_s = 0.0
         self.timeout_sleep_s = 3.0
@@ -190,7 +191,9 @@ class FakeWeChat:
                 return _json({"errcode": 40016, "errmsg": "invalid button size"})
             return _json({"errcode": 0, "errmsg": "ok"})
         if path == "cgi-bin/ticket/getticket":
-            return _json({"errcode": 0, "errmsg": "ok", "ticket": "TICKET_" + secrets.token_hex(8), "expires_in": 7200})
+            with self.lock:
+                self.tickets.append("TICKET_" + secrets.token_hex(8))
+                return _json({"errcode": 0, "errmsg": "ok", "ticket": self.tickets[-1], "expires_in": 7200})
         return 404, "application/json", b'{"errcode": 404, "errmsg": "not found"}'
 
 

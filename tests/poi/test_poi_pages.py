@@ -276,32 +276,3 @@ def test_a_sign_page_is_rendered_once_per_minute_and_again_after_the_pois_change
     html = client.get("/s/DEMO01").get_data(as_text=True)
     toilets = html.split('data-category="toilet"')[1].split("</section>")[0]
     assert "紧挨着的公厕" in toilets.split("</li>")[0]
-
-
-WECHAT_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 MicroMessenger/8.0.50"
-
-
-def test_inside_wechat_with_a_jssdk_signer_the_page_offers_wechats_own_map_in_gcj02(app, client, demo):
-    signed = []
-
-    def signer(url):
-        signed.append(url)
-        return {"appId": "wxtest", "timestamp": 1, "nonceStr": "n", "signature": "s"}
-
-    assert "jweixin" not in client.get("/s/DEMO01", headers={"User-Agent": WECHAT_UA}).get_data(as_text=True)
-    app.extensions["wechat_jssdk_signer"] = signer
-    html = client.get("/s/DEMO01", headers={"User-Agent": WECHAT_UA}).get_data(as_text=True)
-    assert "jweixin-1.6.0.js" in html and "wx.openLocation" in html
-    s = sign()
-    first = nearest_by_category(s.lat, s.lng)[0][1][0]
-    gcj = from_wgs84(first.lat, first.lng, "gcj02")
-    assert f'data-poi-id="{first.id}"' in html and f'data-gcj="{gcj[0]:.6f},{gcj[1]:.6f}"' in html
-    assert "<script" not in client.get("/s/DEMO01").get_data(as_text=True)  # other browsers: no script at all
-    base = app.config["PUBLIC_BASE_URL"]
-    config = client.get("/api/poi/jssdk-config", query_string={"url": f"{base}/s/DEMO01?from=timeline#x"})
-    assert config.get_json()["signature"] == "s" and signed == [f"{base}/s/DEMO01?from=timeline"]
-    assert client.get("/api/poi/jssdk-config", query_string={"url": "https://evil.example/s/x"}).status_code == 400
-
-
-def test_the_jssdk_config_endpoint_is_404_when_wechat_is_not_set_up(client, demo):
-    assert client.get("/api/poi/jssdk-config?url=x").status_code == 404
