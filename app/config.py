@@ -130,6 +130,17 @@ def load_config(overrides: dict | None = None) -> dict:
         "BOT_RATE_WINDOW_S": _int("BOT_RATE_WINDOW_S", 60),
         # With rq workers, replies are written to their inbound rows in batches, one job per this many seconds.
         "BOT_REPLY_FLUSH_INTERVAL_S": _int("BOT_REPLY_FLUSH_INTERVAL_S", 2),
+        # More doors in (issue 15): the mini-program API (docs/miniprogram.md) and the H5 report form (docs/h5.md).
+        "WECHAT_MP_APP_ID": _env("WECHAT_MP_APP_ID", "wxdevminiprogram0" if dev else ""),
+        "WECHAT_MP_APP_SECRET": secret("WECHAT_MP_APP_SECRET", "dev-mp-secret") or "",
+        "MP_TOKEN_TTL_S": _int("MP_TOKEN_TTL_S", 2 * 3600),
+        "MP_SUBSCRIBE_TEMPLATE_ID": _env("MP_SUBSCRIBE_TEMPLATE_ID", ""),
+        "MP_SUBSCRIBE_PAGE": _env("MP_SUBSCRIBE_PAGE", "pages/case/index?no={case_number}"),
+        "REPORT_MAX_PHOTOS": _int("REPORT_MAX_PHOTOS", 9),
+        "REPORT_UPLOAD_MAX_BYTES": _int("REPORT_UPLOAD_MAX_BYTES", 40 * 1024 * 1024),
+        "H5_ANONYMOUS_REPORTS": (_env("H5_ANONYMOUS_REPORTS", "1") or "").lower() in ("1", "true", "yes", "on"),
+        "H5_ANONYMOUS_RATE_LIMIT": _int("H5_ANONYMOUS_RATE_LIMIT", 5),
+        "H5_ANONYMOUS_RATE_WINDOW_S": _int("H5_ANONYMOUS_RATE_WINDOW_S", 3600),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

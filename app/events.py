@@ -56,6 +56,7 @@ class ReportStatusChanged:
     to_status: str
     action: str
     note: str | None = None
+    seq: int | None = None  # the trail entry of this step (one notification per entry)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +113,7 @@ def register_event_type(cls: type) -> type:
 # Who reacts to what: dotted paths so that domains never import each other. The whole flow, in one place.
 SUBSCRIPTIONS: dict[str, list[str]] = {
     "ReportSubmitted": [],
-    "ReportStatusChanged": ["app.bot.notify.on_report_status_changed"],
+    "ReportStatusChanged": ["app.bot.notify.on_report_status_changed", "app.bot.mp_subscribe.on_case_step"],
     "ReportVerified": ["app.points.services.award_points_for"],
     "ReportInvalidated": ["app.points.services.reverse_points_for"],
     "ReportOverdue": [],

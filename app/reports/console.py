@@ -59,7 +59,8 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线"}
+CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线", "h5": "网页",
+                  "miniprogram": "小程序"}
 
 
 @bp.app_template_global()

@@ -25,7 +25,7 @@ from app.extensions import UTCDateTime, db
 
 STATUSES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "cancelled")
 OPEN_STATUSES = ("reported", "registered", "dispatched", "handled")
-CHANNELS = ("wechat", "open311", "console", "hotline")
+CHANNELS = ("wechat", "open311", "console", "hotline", "h5", "miniprogram")
 STATUS_LABELS = {
     "reported": "已上报",
     "registered": "已立案",
@@ -151,6 +151,8 @@ class Report(db.Model):
     raw_lng: Mapped[float] = mapped_column(Float)
     raw_crs: Mapped[str] = mapped_column(String(8))
     address: Mapped[str | None] = mapped_column(String(200))
+    # A phone number an anonymous H5 reporter chose to leave: staff only, never in any citizen view.
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid_cells.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     status: Mapped[str] = mapped_column(String(16), default="reported")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from app.events import (
 from app.extensions import db
 from app.reports.grids import find_grid, resolve_department
 from app.reports.models import (
+    CHANNELS,
     OPEN_STATUSES,
     CaseCounter,
     Category,
@@ -94,6 +96,7 @@ class Submission:
     address: str | None = None
     photos: list[PhotoInput] = field(default_factory=list)
     client_ref: str | None = None
+    contact_phone: str | None = None  # anonymous H5 reporters may leave one; staff only
 
 
 def _local_today() -> datetime:
@@ -112,7 +115,7 @@ def next_case_number() -> str:
 
 
 def _validate(sub: Submission) -> tuple[float, float, float, float, Category | None]:
-    if sub.channel not in ("wechat", "open311", "console", "hotline"):
+    if sub.channel not in CHANNELS:
         raise InvalidReport(f"未知渠道 {sub.channel!r}")
     try:
         raw_lat, raw_lng = geo.parse_coordinates(sub.lat, sub.lng)
@@ -138,6 +141,11 @@ def _validate(sub: Submission) -> tuple[float, float, float, float, Category | N
             raise UnknownCategory(f"未知的问题类别 {sub.category_code!r}")
     sub.description = description
     return raw_lat, raw_lng, lat, lng, category
+
+
+def check_submission(sub: Submission) -> None:
+    """Raise what submit_report would refuse `sub` for, writing nothing (a channel checks before storing photos)."""
+    _validate(dataclasses.replace(sub))
 
 
 def find_duplicate_candidates(
@@ -218,6 +226,7 @@ def submit_report(sub: Submission) -> Report:
         raw_lng=raw_lng,
         raw_crs=geo.normalize_crs(sub.crs),
         address=(sub.address or None) and sub.address[:200],
+        contact_phone=sub.contact_phone or None,
         grid_id=grid_id,
         department_id=resolve_department(category, grid_id),
         status="reported",
@@ -235,7 +244,10 @@ def submit_report(sub: Submission) -> Report:
                 status="stored" if p.sha256 else "pending",
             )
         )
-    db.session.flush()
+    try:
+        db.session.flush()  # on PostgreSQL a twin with the same client_ref that committed first fails us here
+    except IntegrityError as exc:
+        return _lost_race(sub, exc)
     duplicates = find_duplicate_candidates(lat, lng, category, exclude_id=report.id)
     for other, distance in duplicates:
         db.session.add(DuplicateCandidate(report_id=report.id, candidate_id=other.id, distance_m=round(distance, 1)))
@@ -259,14 +271,24 @@ def submit_report(sub: Submission) -> Report:
     )
     try:
         db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        if sub.client_ref:  # two identical submissions raced: the other one won
-            existing = db.session.scalar(select(Report).where(Report.client_ref == sub.client_ref))
-            if existing is not None:
-                return existing
-        raise
+    except IntegrityError as exc:
+        return _lost_race(sub, exc)
     return report
+
+
+def _lost_race(sub: Submission, exc: IntegrityError) -> Report:
+    """Two identical submissions raced and the other one won: roll back and answer its case (else re-raise)."""
+    db.session.rollback()
+    if sub.client_ref:
+        existing = db.session.scalar(select(Report).where(Report.client_ref == sub.client_ref))
+        if existing is not None:
+            return existing
+    raise exc
+
+
+def report_by_client_ref(client_ref: str) -> Report | None:
+    """The case a channel already submitted under its own key, if any (a retried or replayed submission)."""
+    return db.session.scalar(select(Report).where(Report.client_ref == client_ref))
 
 
 def get_report(report_id: int | None = None, case_number: str | None = None) -> Report:
@@ -430,6 +452,7 @@ def _emit_step_events(report: Report, action: str, from_status: str, note: str |
                 to_status=report.status,
                 action=action,
                 note=note,
+                seq=report.version,
             )
         )
     if action == "verify":
