@@ -14,7 +14,7 @@ from app.extensions import csrf, db, init_database, redis_queues
 from app.geo import ServiceArea
 
 # Domain packages in dependency order; each may have routes.py (a Blueprint `bp`) and cli.py (`commands`).
-DOMAINS = ("citizens", "reports", "poi", "points", "bot", "mp")
+DOMAINS = ("citizens", "reports", "poi", "points", "bot", "mp", "h5")
 
 
 def domain_module(name: str, module: str):

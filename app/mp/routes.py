@@ -27,9 +27,9 @@ from app.points.present import entry_json, redemption_json, reward_json
 from app.points.rewards import available_rewards
 from app.points.services import PointsError, redeem
 from app.reports.citizen_view import citizen_view
-from app.reports.intake import PhotoRefused, TooManyPhotos, submit_with_photos
+from app.reports.intake import PhotoRefused, read_photo_uploads, refusal_status, submit_with_photos
 from app.reports.models import Report
-from app.reports.services import OutsideServiceArea, Submission
+from app.reports.services import Submission
 from app.reports.workflow import ReportError
 
 bp = Blueprint("mp", __name__)
@@ -52,13 +52,9 @@ def points_error(exc: PointsError):
 @bp.errorhandler(ReportError)
 def report_error(exc: ReportError):
     """A case refused: 422 outside the service area, 413 too many or too large photos, else 400 with the reason."""
-    if isinstance(exc, OutsideServiceArea):
-        return _error(422, exc.code, exc.message)
-    if isinstance(exc, TooManyPhotos) or (isinstance(exc, PhotoRefused) and exc.reason == "too_large"):
-        return _error(413, exc.code, exc.message)
     if isinstance(exc, PhotoRefused):
-        return _error(400, exc.code, exc.message, reason=exc.reason)
-    return _error(400, exc.code, exc.message)
+        return _error(refusal_status(exc), exc.code, exc.message, reason=exc.reason)
+    return _error(refusal_status(exc), exc.code, exc.message)
 
 
 def mp_auth(view):
@@ -107,18 +103,6 @@ def login():
     return jsonify(token=token, expires_in=ttl)
 
 
-def _read_photos() -> list[bytes]:
-    """The uploaded `photo` files, each read at most one byte past the limit (413 for too many or too large)."""
-    files = request.files.getlist("photo")
-    limit, max_bytes = current_app.config["REPORT_MAX_PHOTOS"], current_app.config["MEDIA_MAX_BYTES"]
-    if len(files) > limit:
-        raise TooManyPhotos(f"最多上传 {limit} 张照片")
-    photos = [f.read(max_bytes + 1) for f in files]
-    if any(len(p) > max_bytes for p in photos):
-        raise PhotoRefused(f"照片未通过检查：每张照片不能超过 {max_bytes // 1024 // 1024} MB", "too_large")
-    return photos
-
-
 @bp.post("/api/mp/reports")
 @mp_auth
 def create_report():
@@ -131,7 +115,7 @@ def create_report():
     sub = Submission(channel="miniprogram", lat=form["lat"], lng=form["lng"], crs=form.get("crs") or "gcj02",
                      description=form.get("description", ""), category_code=form.get("category_code") or None,
                      citizen_id=g.citizen_id, client_ref=f"mp:{g.citizen_id}:{key}")
-    intake = submit_with_photos(sub, _read_photos())
+    intake = submit_with_photos(sub, read_photo_uploads(request.files.getlist("photo")))
     response = jsonify(case_number=intake.report.case_number)
     response.headers["Idempotent-Replayed"] = "true" if intake.replayed else "false"
     return response, 201

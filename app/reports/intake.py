@@ -14,7 +14,14 @@ from flask import current_app
 
 from app.media import MediaRejected, store_image
 from app.reports.models import Report
-from app.reports.services import PhotoInput, Submission, check_submission, report_by_client_ref, submit_report
+from app.reports.services import (
+    OutsideServiceArea,
+    PhotoInput,
+    Submission,
+    check_submission,
+    report_by_client_ref,
+    submit_report,
+)
 from app.reports.workflow import ReportError
 
 
@@ -40,6 +47,31 @@ class Intake:
 
     report: Report
     replayed: bool
+
+
+def refusal_status(exc: ReportError) -> int:
+    """The HTTP status of a refused upload: 422 outside the service area, 413 too many or too large photos, else 400."""
+    if isinstance(exc, OutsideServiceArea):
+        return 422
+    if isinstance(exc, TooManyPhotos) or (isinstance(exc, PhotoRefused) and exc.reason == "too_large"):
+        return 413
+    return 400
+
+
+def read_photo_uploads(files) -> list[bytes]:
+    """The bytes of uploaded files (werkzeug FileStorage), each read at most one byte past MEDIA_MAX_BYTES.
+
+    Too many files (TooManyPhotos) or one too large (PhotoRefused, reason too_large) is refused before the rest is
+    read or anything is decoded.
+    """
+    files = [f for f in files if f is not None]
+    limit, max_bytes = current_app.config["REPORT_MAX_PHOTOS"], current_app.config["MEDIA_MAX_BYTES"]
+    if len(files) > limit:
+        raise TooManyPhotos(f"最多上传 {limit} 张照片")
+    photos = [f.read(max_bytes + 1) for f in files]
+    if any(len(p) > max_bytes for p in photos):
+        raise PhotoRefused(f"照片未通过检查：每张照片不能超过 {max_bytes // 1024 // 1024} MB", "too_large")
+    return [p for p in photos if p]  # an empty file input sends one empty part: no photo
 
 
 def submit_with_photos(sub: Submission, photos: list[bytes]) -> Intake:
