@@ -22,9 +22,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-import qrcode
-from PIL import Image, ImageDraw, ImageFont
+# Run with the project's virtualenv whatever `python` started us (the README says `python qr_generator.py …`).
+_VENV = Path(__file__).resolve().parent / ".venv"
+if __name__ == "__main__" and (_VENV / "bin" / "python").exists() and Path(sys.prefix).resolve() != _VENV.resolve():
+    os.execv(str(_VENV / "bin" / "python"), [str(_VENV / "bin" / "python"), __file__, *sys.argv[1:]])  # noqa: S606
+
+import numpy as np  # noqa: E402
+import qrcode  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 DEFAULT_HEADLINE = "扫码找公厕 · 停车 · 治安岗亭"
 DEFAULT_OPERATOR = "江北区城市管理局 · 百姓城管"
@@ -677,8 +682,12 @@ def main(argv: list[str] | None = None, app=None) -> int:
             return _report_rows(SignImportError(glyph_errors))
 
     if app is None:
+        from dotenv import load_dotenv
+
         from app import create_app
         from app.config import ConfigError
+
+        load_dotenv(Path(__file__).resolve().parent / ".env")  # the settings `python3 tasks.py serve` wrote
 
         try:
             app = create_app()

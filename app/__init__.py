@@ -74,10 +74,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_integrations(app: Flask) -> None:
-    """Services the WeChat adapter offers the other packages without them importing it (the JS-SDK signer)."""
-    from app.bot import jssdk
+    """Services the WeChat adapter offers the other packages without them importing it (the JS-SDK signer), and
+    the development WeChat stand-in."""
+    from app.bot import dev_wechat, jssdk
 
     jssdk.init_app(app)
+    dev_wechat.init_app(app)  # development only: the WeChat stand-in under /dev/wechat/
 
 
 class RowIdConverter(IntegerConverter):

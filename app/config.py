@@ -141,6 +141,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "H5_ANONYMOUS_REPORTS": (_env("H5_ANONYMOUS_REPORTS", "1") or "").lower() in ("1", "true", "yes", "on"),
         "H5_ANONYMOUS_RATE_LIMIT": _int("H5_ANONYMOUS_RATE_LIMIT", 5),
         "H5_ANONYMOUS_RATE_WINDOW_S": _int("H5_ANONYMOUS_RATE_WINDOW_S", 3600),
+        # Development only (`python3 tasks.py serve` sets it): WeChat played by the app itself under /dev/wechat/.
+        "DEV_WECHAT": dev and (_env("DEV_WECHAT", "") or "").lower() in ("1", "true", "yes", "on"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,
@@ -148,6 +150,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
     }
     cfg.update(overrides)
+    if cfg["APP_ENV"] == "development" and cfg.get("DEV_WECHAT"):
+        # Unless told otherwise, WeChat's API and OAuth page are the app's own stand-in (app/bot/dev_wechat.py).
+        if not _env("WECHAT_API_BASE_URL") and "WECHAT_API_BASE_URL" not in overrides:
+            cfg["WECHAT_API_BASE_URL"] = cfg["PUBLIC_BASE_URL"] + "/dev/wechat/"
+        if not _env("WECHAT_OAUTH_AUTHORIZE_URL") and "WECHAT_OAUTH_AUTHORIZE_URL" not in overrides:
+            cfg["WECHAT_OAUTH_AUTHORIZE_URL"] = cfg["PUBLIC_BASE_URL"] + "/dev/wechat/authorize"
     if cfg.get("DATABASE_URL"):
         cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
     cfg["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(cfg["SQLALCHEMY_DATABASE_URI"])
