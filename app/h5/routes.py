@@ -79,6 +79,14 @@ def _count_anonymous() -> None:
     pipe.execute()
 
 
+@bp.url_value_preprocessor
+def _upload_limit(endpoint, values):
+    """The report form takes photos: its own body limit, set before the CSRF check parses the form (url value
+    preprocessors run before every before_request function)."""
+    if endpoint == "h5.submit":
+        request.max_content_length = current_app.config["REPORT_UPLOAD_MAX_BYTES"]
+
+
 @bp.post("/report")
 def submit():
     """One case through submit_report (channel h5) with the page's own idempotency key: a retry is the same case."""
@@ -100,7 +108,6 @@ def submit():
                      description=form.get("description", ""), category_code=form.get("category_code") or None,
                      citizen_id=citizen_id, address=(form.get("address") or "")[:200] or None,
                      client_ref=f"h5:{citizen_id or 'anon'}:{key}", contact_phone=phone or None)
-    request.max_content_length = current_app.config["REPORT_UPLOAD_MAX_BYTES"]
     try:
         intake = submit_with_photos(sub, read_photo_uploads(request.files.getlist("photo")))
     except ReportError as exc:

@@ -97,6 +97,15 @@ def test_bad_input_gets_a_clear_answer_and_nothing_is_saved(app, client, fields,
     assert cases() == 0
 
 
+def test_the_form_takes_photos_beyond_the_global_body_limit_up_to_its_own(app, client):
+    app.config.update(MAX_CONTENT_LENGTH=20_000, REPORT_UPLOAD_MAX_BYTES=2_000_000)
+    big = jpeg_bytes(size=(900, 900), color=(10, 200, 30))  # two of them: more than 20 000 bytes
+    res = post_report(client, photos=[big, jpeg_bytes(size=(900, 900), color=(200, 10, 30))])
+    assert res.status_code == 201, res.get_json()
+    app.config["REPORT_UPLOAD_MAX_BYTES"] = 10_000
+    assert post_report(client, photos=[big]).status_code == 413
+
+
 def test_ten_photos_are_413(app, client):
     res = post_report(client, photos=[jpeg_bytes(size=(16, 16), color=(i, 0, 0)) for i in range(10)])
     assert res.status_code == 413 and cases() == 0
