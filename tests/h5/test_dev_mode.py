@@ -79,5 +79,9 @@ def test_the_stand_in_is_never_mounted_outside_development(tmp_path, env):
                                  WECHAT_APP_SECRET="s"))
     assert "dev_wechat" not in app.blueprints and "dev_wechat" not in app.extensions
     assert app.config["WECHAT_API_BASE_URL"] == "https://api.weixin.qq.com/"
-    with app.test_request_context():
-        assert app.test_client().get("/dev/wechat/").status_code == 404
+    with app.app_context():
+        try:
+            assert app.test_client().get("/dev/wechat/").status_code == 404
+        finally:
+            db.session.remove()
+            db.engine.dispose()

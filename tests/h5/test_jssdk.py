@@ -99,11 +99,16 @@ def test_only_our_own_pages_are_signed(client, fake_wechat, url):
 
 
 def test_without_an_official_account_there_is_no_signer_and_no_script(tmp_path, demo):
+    db.session.commit()
     bare = create_app(make_config(tmp_path, WECHAT_APP_ID=""))
     with bare.app_context():
-        c = bare.test_client()
-        assert c.get("/api/poi/jssdk-config?url=x").status_code == 404
-        assert "jweixin" not in c.get("/s/DEMO01", headers={"User-Agent": WECHAT_UA}).get_data(as_text=True)
+        try:
+            c = bare.test_client()
+            assert c.get("/api/poi/jssdk-config?url=x").status_code == 404
+            assert "jweixin" not in c.get("/s/DEMO01", headers={"User-Agent": WECHAT_UA}).get_data(as_text=True)
+        finally:
+            db.session.remove()
+            db.engine.dispose()  # its own pool: close it, do not leave connections to the garbage collector
 
 
 def test_inside_wechat_the_sign_page_offers_wechats_own_map_in_gcj02_and_others_get_no_script(client, demo,
