@@ -59,15 +59,34 @@ def flask(*args: str, env: dict | None = None) -> None:
     subprocess.run([str(BIN / "flask"), "--app", "wsgi:app", *args], check=True, cwd=ROOT, env=env)
 
 
+DOTENV = ROOT / ".env"
+DOTENV_MARK = "# written by `python3 tasks.py serve`; delete it or write your own (yours is never overwritten)"
+
+
+def write_dotenv(values: dict[str, str]) -> None:
+    """Keep the development settings in .env (gitignored), which Flask's CLI and qr_generator.py load, so the other
+    commands of the README find them. A .env the developer wrote is left alone."""
+    if DOTENV.exists() and not DOTENV.read_text(encoding="utf-8").startswith(DOTENV_MARK):
+        return
+    lines = [DOTENV_MARK, *(f"{k}={v}" for k, v in values.items())]
+    DOTENV.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def serve(argv: list[str]) -> None:
     """Install, upgrade the database, load demo data and run the development server."""
     ensure_env(dev=False)
     env = dict(os.environ)
     env.setdefault("APP_ENV", "development")
-    flask("db", "upgrade", env=env)
-    flask("seed", "demo", env=env)
     host = env.get("HOST", "127.0.0.1")
     port = env.get("PORT", "5000")
+    if env["APP_ENV"] == "development":
+        # Links and printed QR codes follow HOST/PORT; WeChat is played by the app itself (/dev/wechat/).
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (a listen address, not a bind)
+        env.setdefault("PUBLIC_BASE_URL", f"http://{shown}:{port}")
+        env.setdefault("DEV_WECHAT", "1")
+        write_dotenv({k: env[k] for k in ("APP_ENV", "PUBLIC_BASE_URL", "DEV_WECHAT")})
+    flask("db", "upgrade", env=env)
+    flask("seed", "demo", env=env)
     flask("info", "--host", host, "--port", port, env=env)
     os.execve(
         str(BIN / "flask"), [str(BIN / "flask"), "--app", "wsgi:app", "run", "--host", host, "--port", port, *argv], env

@@ -27,6 +27,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
+    register_integrations(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
@@ -78,6 +79,15 @@ def register_blueprints(app: Flask) -> None:
         module = domain_module(name, "routes")
         if module is not None:
             app.register_blueprint(module.bp)
+
+
+def register_integrations(app: Flask) -> None:
+    """Services the WeChat adapter offers the other packages without them importing it (the JS-SDK signer), and
+    the development WeChat stand-in."""
+    from app.bot import dev_wechat, jssdk
+
+    jssdk.init_app(app)
+    dev_wechat.init_app(app)  # development only: the WeChat stand-in under /dev/wechat/
 
 
 class RowIdConverter(IntegerConverter):

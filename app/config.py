@@ -211,6 +211,19 @@ def load_config(overrides: dict | None = None) -> dict:
         # hosts must resolve to public addresses; an internal address (127.0.0.1) only when listed literally.
         "TICKET_CALLBACK_HOSTS": [h.strip() for h in (_env("TICKET_CALLBACK_HOSTS", "") or "").split(",") if h.strip()],
         "TICKET_CALLBACK_TIMEOUT_S": _float("TICKET_CALLBACK_TIMEOUT_S", 10.0),
+        # More doors in (issue 15): the mini-program API (docs/miniprogram.md) and the H5 report form (docs/h5.md).
+        "WECHAT_MP_APP_ID": _env("WECHAT_MP_APP_ID", "wxdevminiprogram0" if dev else ""),
+        "WECHAT_MP_APP_SECRET": secret("WECHAT_MP_APP_SECRET", "dev-mp-secret") or "",
+        "MP_TOKEN_TTL_S": _int("MP_TOKEN_TTL_S", 2 * 3600),
+        "MP_SUBSCRIBE_TEMPLATE_ID": _env("MP_SUBSCRIBE_TEMPLATE_ID", ""),
+        "MP_SUBSCRIBE_PAGE": _env("MP_SUBSCRIBE_PAGE", "pages/case/index?no={case_number}"),
+        "REPORT_MAX_PHOTOS": _int("REPORT_MAX_PHOTOS", 9),
+        "REPORT_UPLOAD_MAX_BYTES": _int("REPORT_UPLOAD_MAX_BYTES", 40 * 1024 * 1024),
+        "H5_ANONYMOUS_REPORTS": (_env("H5_ANONYMOUS_REPORTS", "1") or "").lower() in ("1", "true", "yes", "on"),
+        "H5_ANONYMOUS_RATE_LIMIT": _int("H5_ANONYMOUS_RATE_LIMIT", 5),
+        "H5_ANONYMOUS_RATE_WINDOW_S": _int("H5_ANONYMOUS_RATE_WINDOW_S", 3600),
+        # Development only (`python3 tasks.py serve` sets it): WeChat played by the app itself under /dev/wechat/.
+        "DEV_WECHAT": dev and (_env("DEV_WECHAT", "") or "").lower() in ("1", "true", "yes", "on"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,
@@ -218,6 +231,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
     }
     cfg.update(overrides)
+    if cfg["APP_ENV"] == "development" and cfg.get("DEV_WECHAT"):
+        # Unless told otherwise, WeChat's API and OAuth page are the app's own stand-in (app/bot/dev_wechat.py).
+        if not _env("WECHAT_API_BASE_URL") and "WECHAT_API_BASE_URL" not in overrides:
+            cfg["WECHAT_API_BASE_URL"] = cfg["PUBLIC_BASE_URL"] + "/dev/wechat/"
+        if not _env("WECHAT_OAUTH_AUTHORIZE_URL") and "WECHAT_OAUTH_AUTHORIZE_URL" not in overrides:
+            cfg["WECHAT_OAUTH_AUTHORIZE_URL"] = cfg["PUBLIC_BASE_URL"] + "/dev/wechat/authorize"
     if cfg.get("DATABASE_URL"):
         cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
     cfg["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(cfg["SQLALCHEMY_DATABASE_URI"])

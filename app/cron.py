@@ -5,6 +5,7 @@ Each entry enqueues a small idempotent job; missing a tick only delays the work,
 
 from rq import cron
 
+from app.bot.jssdk import refresh_jsapi_ticket_job
 from app.bot.tasks import flush_replies_job, refetch_pending_photos_job, refresh_access_token_job
 from app.periodic import sweep_deadlines_job, sweep_outbox_job, sweep_overdue_job, sweep_ticket_callbacks_job
 from app.poi.tasks import flush_scans_job
@@ -19,3 +20,4 @@ cron.register(flush_scans_job, "default", interval=60, job_timeout=120, name="sc
 cron.register(refetch_pending_photos_job, "media", interval=120, job_timeout=120, name="photo-refetch")
 cron.register(refresh_access_token_job, "notify", interval=60, job_timeout=60, name="wechat-token-refresh")
 cron.register(flush_replies_job, "default", interval=60, job_timeout=120, name="bot-reply-flush")
+cron.register(refresh_jsapi_ticket_job, "notify", interval=60, job_timeout=60, name="wechat-jsapi-ticket-refresh")

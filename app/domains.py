@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-DOMAINS = ("citizens", "moderation", "reports", "poi", "points", "bot")
+DOMAINS = ("citizens", "moderation", "reports", "poi", "points", "bot", "mp", "h5")
 
 
 def domain_module(name: str, module: str):

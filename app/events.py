@@ -160,7 +160,11 @@ def register_event_type(cls: type) -> type:
 SUBSCRIPTIONS: dict[str, list[str]] = {
     "ReportSubmitted": [],
     # Handler names must differ in their last part: it is the rq job id's suffix (app.events._job_id).
-    "ReportStatusChanged": ["app.bot.notify.on_report_status_changed", "app.reports.callbacks.on_ticket_case_changed"],
+    "ReportStatusChanged": [
+        "app.bot.notify.on_report_status_changed",
+        "app.reports.callbacks.on_ticket_case_changed",
+        "app.bot.mp_subscribe.on_case_step",
+    ],
     "ReportVerified": ["app.points.services.award_points_for"],
     "ReportInvalidated": ["app.points.services.reverse_points_for"],
     "ReportOverdue": [],

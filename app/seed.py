@@ -12,7 +12,7 @@ from app.citizens.services import create_staff_user, get_or_create_citizen
 from app.extensions import db
 from app.reports.categories import DATA_DIR, seed_categories, seed_departments
 from app.reports.grids import import_grids
-from app.reports.models import Department, GridCell, Report
+from app.reports.models import Category, Department, GridCell, Report
 from app.reports.services import Submission, submit_report
 
 # Demo logins, printed by `flask info`. Only created with these passwords in development and testing.
@@ -33,12 +33,25 @@ DEMO_CASES = (
 
 def seed_reference() -> list[str]:
     """Departments, categories with keywords and the demo grid of Jiangbei."""
-    out = [f"departments: {seed_departments()} added", f"categories: {seed_categories()} added"]
-    if db.session.scalar(select(func.count()).select_from(GridCell)) == 0:
+    new_departments, new_categories = seed_departments(), seed_categories()
+    out = [tally("departments", count(Department), new_departments),
+           tally("categories", count(Category), new_categories)]
+    created = 0
+    if count(GridCell) == 0:
         grid = json.loads((DATA_DIR / "jiangbei_demo_grid.geojson").read_text(encoding="utf-8"))
         created, _ = import_grids(grid)
-        out.append(f"grid cells: {created} imported")
+    out.append(tally("grid cells", count(GridCell), created))
     return out
+
+
+def count(model) -> int:
+    """How many rows a table has."""
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def tally(what: str, total: int, new: int) -> str:
+    """What exists and what this run added: "poi categories: 4 (0 new)"."""
+    return f"{what}: {total} ({new} new)"
 
 
 def seed_demo() -> list[str]:
@@ -48,11 +61,15 @@ def seed_demo() -> list[str]:
     out = seed_reference()
     dev = current_app.config["APP_ENV"] in ("development", "testing")
     depts = {d.code: d.id for d in db.session.scalars(select(Department))}
+    new_staff, new_cases = [], 0
     for username, role, dept, password in DEMO_STAFF:
         if db.session.scalar(select(StaffUser).where(StaffUser.username == username)) is None:
             _, pw = create_staff_user(username, role, password if dev else None, depts.get(dept) if dept else None)
-            out.append(f"staff user {username} ({role}) created" + ("" if dev else f", password {pw}"))
-    if db.session.scalar(select(func.count()).select_from(Report)) == 0:
+            new_staff.append(f"staff user {username} ({role}) created" + ("" if dev else f", password {pw}"))
+    out.append(tally("staff users", count(StaffUser), len(new_staff)))
+    out += new_staff
+    if count(Report) == 0:
+        new_cases = len(DEMO_CASES)
         for i, (openid, text, lat, lng, category) in enumerate(DEMO_CASES):
             citizen = get_or_create_citizen(openid)
             submit_report(
@@ -67,7 +84,7 @@ def seed_demo() -> list[str]:
                     client_ref=f"demo:{i}",
                 )
             )
-        out.append(f"demo cases: {len(DEMO_CASES)} submitted")
+    out.append(tally("cases", count(Report), new_cases))
     from app.reports.suggest.service import ensure_model
 
     out += ensure_model()

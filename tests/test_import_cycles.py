@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 APP = Path(__file__).resolve().parent.parent / "app"
 
 
@@ -102,8 +100,6 @@ def test_the_core_of_app_has_no_import_cycles():
     assert core == [], "import cycles outside app/bot: " + "; ".join(" <-> ".join(c) for c in core)
 
 
-@pytest.mark.xfail(reason="app/bot is being restructured by another engineer (issue 16); its cycles are reported "
-                          "here until that work lands, then this mark goes", strict=False)
 def test_the_bot_package_has_no_import_cycles():
     bot = [c for c in cycles(import_graph()) if _is_bot(c)]
     assert bot == [], "import cycles through app/bot: " + "; ".join(" <-> ".join(c) for c in bot)

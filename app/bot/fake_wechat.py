@@ -1,7 +1,8 @@
 """A fake of WeChat's HTTP API on 127.0.0.1, for tests and `flask wechat simulate`.
 
 It implements the endpoints the bot uses (token, stable_token, media/get, custom and template messages, menu,
-OAuth code exchange, jsapi ticket), records every request it receives, and can be told to fail the way WeChat does:
+OAuth code exchange, jsapi ticket) and the mini-program's (code2Session, subscribe messages), records every request
+it receives, and can be told to fail the way WeChat does:
 expired media (40007), 45015 outside the customer-service window, 40001 for a stale token, or no answer in time.
 The app reaches it only through the WECHAT_API_BASE_URL setting.
 """
@@ -22,6 +23,9 @@ ERRORS = {
     40029: "invalid code",
     45015: "response out of time limit or subscription is canceled",
     40125: "invalid appsecret",
+    40226: "high risk user",
+    43101: "user refuse to accept the msg",
+    45011: "api minute-quota reach limit mustslower retry next minute",
 }
 
 
@@ -39,9 +43,13 @@ class Received:
 class FakeWeChat:
     """The fake's state: tokens, media, recorded requests and queued failures. Thread-safe."""
 
-    def __init__(self, appid: str = "wxdevappid0000000", secret: str = "dev-wechat-secret"):  # noqa: S107 (a fake)
+    def __init__(self, appid: str = "wxdevappid0000000", secret: str = "dev-wechat-secret",  # noqa: S107 (a fake)
+                 mp_appid: str = "wxdevminiprogram0", mp_secret: str = "dev-mp-secret"):  # noqa: S107
         self.appid = appid
         self.secret = secret
+        self.mp_appid, self.mp_secret = mp_appid, mp_secret
+        self.mp_codes: dict[str, tuple[str, str | None]] = {}  # wx.login code -> (mini-program openid, unionid)
+        self.consents: dict[str, int] = {}  # mini-program openid -> subscribe messages it may still receive
         self.lock = threading.Lock()
         self.received: list[Received] = []
         self.media: dict[str, tuple[bytes, str]] = {}
@@ -51,6 +59,7 @@ class FakeWeChat:
         self.valid_tokens: set[str] = set()
         self.stable_token: str | None = None
         self.token_fetches = 0
+        self.tickets: list[str] = []  # jsapi tickets issued, oldest first
         self.failures: dict[str, list[str | int]] = {}  # path -> queued "timeout" or errcodes
         self.delay_s = 0.0
         self.timeout_sleep_s = 3.0
@@ -106,6 +115,23 @@ class FakeWeChat:
         self.oauth_codes[code] = openid
         return code
 
+    def add_mp_code(self, mp_openid: str, unionid: str | None = None) -> str:
+        """A one-time wx.login() code for a mini-program user."""
+        code = "MPCODE_" + secrets.token_hex(8)
+        self.mp_codes[code] = (mp_openid, unionid)
+        return code
+
+    def consent(self, mp_openid: str, times: int = 1) -> None:
+        """The user tapped 「允许」 in wx.requestSubscribeMessage: `times` more messages may be sent."""
+        with self.lock:
+            self.consents[mp_openid] = self.consents.get(mp_openid, 0) + times
+
+    def subscribe_messages_to(self, mp_openid: str) -> list[dict]:
+        """Subscribe messages delivered to a mini-program user."""
+        with self.lock:
+            return [r.body for r in self.received if r.path == "cgi-bin/message/subscribe/send" and r.body
+                    and r.body.get("touser") == mp_openid and r.body.get("_delivered")]
+
     def sent(self, path: str | None = None) -> list[Received]:
         """Requests received (optionally only those to `path`)."""
         with self.lock:
@@ -149,12 +175,19 @@ class FakeWeChat:
                 return _json({"access_token": self._new_token(), "expires_in": 7200})
         if path == "cgi-bin/stable_token":
             body = body or {}
-            if body.get("appid") != self.appid or body.get("secret") != self.secret:
+            pair = (body.get("appid"), body.get("secret"))
+            if pair not in ((self.appid, self.secret), (self.mp_appid, self.mp_secret)):
                 return _json({"errcode": 40125, "errmsg": ERRORS[40125]})
             with self.lock:
                 if body.get("force_refresh") or self.stable_token not in self.valid_tokens:
                     self.stable_token = self._new_token()
                 return _json({"access_token": self.stable_token, "expires_in": 7200})
+        if path == "sns/jscode2session":
+            user = self.mp_codes.pop(params.get("js_code", ""), None)
+            if user is None or params.get("appid") != self.mp_appid or params.get("secret") != self.mp_secret:
+                return _json({"errcode": 40029, "errmsg": ERRORS[40029]})
+            answer = {"openid": user[0], "session_key": "SK_" + secrets.token_hex(8)}
+            return _json(answer | ({"unionid": user[1]} if user[1] else {}))
         if path == "sns/oauth2/access_token":
             openid = self.oauth_codes.pop(params.get("code", ""), None)
             if openid is None or params.get("appid") != self.appid:
@@ -184,13 +217,23 @@ class FakeWeChat:
         if path == "cgi-bin/message/template/send":
             rec.body = dict(body or {}, _delivered=True)
             return _json({"errcode": 0, "errmsg": "ok", "msgid": int(time.time() * 1000)})
+        if path == "cgi-bin/message/subscribe/send":
+            with self.lock:
+                touser = (body or {}).get("touser")
+                if not self.consents.get(touser):
+                    return _json({"errcode": 43101, "errmsg": ERRORS[43101]})
+                self.consents[touser] -= 1
+            rec.body = dict(body or {}, _delivered=True)
+            return _json({"errcode": 0, "errmsg": "ok", "msgid": int(time.time() * 1000)})
         if path == "cgi-bin/menu/create":
             buttons = (body or {}).get("button")
             if not buttons or len(buttons) > 3:
                 return _json({"errcode": 40016, "errmsg": "invalid button size"})
             return _json({"errcode": 0, "errmsg": "ok"})
         if path == "cgi-bin/ticket/getticket":
-            return _json({"errcode": 0, "errmsg": "ok", "ticket": "TICKET_" + secrets.token_hex(8), "expires_in": 7200})
+            with self.lock:
+                self.tickets.append("TICKET_" + secrets.token_hex(8))
+                return _json({"errcode": 0, "errmsg": "ok", "ticket": self.tickets[-1], "expires_in": 7200})
         return 404, "application/json", b'{"errcode": 404, "errmsg": "not found"}'
 
 

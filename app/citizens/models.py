@@ -15,12 +15,18 @@ STAFF_ROLES = ("admin", "dispatcher", "handler", "inspector", "supervisor", "ope
 
 
 class Citizen(db.Model):
-    """A person who writes to the official account, known by their openid (and unionid when WeChat gives one)."""
+    """A person: known by their official-account openid, their mini-program openid, or both (linked by unionid).
+
+    A citizen who has only used the mini-program has no official-account openid (None): nothing can be sent to them
+    through the account, only mini-program subscribe messages.
+    """
 
     __tablename__ = "citizens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    openid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The same person has another openid in the mini-program; the unionid (when WeChat gives one) joins the two.
+    mp_openid: Mapped[str | None] = mapped_column(String(64), unique=True)
     unionid: Mapped[str | None] = mapped_column(String(64), index=True)
     nickname: Mapped[str | None] = mapped_column(String(64))
     subscribed: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -23,6 +23,8 @@ bp = Blueprint("poi", __name__)
 bp.register_blueprint(admin.bp)
 
 MAX_LIMIT = 50
+JSSDK_PAGES = ("/s/", "/report", "/me/")  # the pages that call wx.config: signs, the H5 report form, my cases
+JSSDK_URL_MAX = 2048
 PAGE_MEMO_MAX = 2000  # rendered sign pages kept per process (about 25 KB each)
 
 
@@ -39,7 +41,8 @@ def _nav(poi, origin) -> dict[str, str]:
 
 
 def _jssdk_signer():
-    """The WeChat JS-SDK signer the bot package registers, if any: callable(url) -> wx.config fields or None."""
+    """The WeChat JS-SDK signer create_app registers (app.bot.jssdk) when the account is configured, else None:
+    callable(url) -> wx.config fields, or None when WeChat cannot give a ticket now."""
     return current_app.extensions.get("wechat_jssdk_signer")
 
 
@@ -117,8 +120,8 @@ def jssdk_config():
     base = current_app.config["PUBLIC_BASE_URL"]
     if signer is None:
         abort(404, description="未配置微信 JS-SDK")
-    if not url.startswith(base + "/s/"):
-        abort(400, description="url 必须是本站标牌页面的地址")
+    if len(url) > JSSDK_URL_MAX or not url.startswith(tuple(base + p for p in JSSDK_PAGES)):
+        abort(400, description="url 必须是本站页面的地址")
     fields = signer(url.split("#")[0])
     if not fields:
         abort(503, description="微信 JS-SDK 暂不可用")

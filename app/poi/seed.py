@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.poi.importer import import_file
-from app.poi.models import Poi, Sign
+from app.poi.models import Poi, PoiCategory, Sign
 from app.poi.services import ensure_default_categories
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -25,13 +25,19 @@ DEMO_SIGNS = (
 )
 
 
+def _count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
 def seed_demo() -> list[str]:
     """Categories, demo POIs (once) and demo signs (those missing); safe to run again."""
-    out = [f"poi categories: {ensure_default_categories()} added"]
-    demo_count = db.session.scalar(select(func.count()).select_from(Poi).where(Poi.external_id.like("JBDEMO-%")))
-    if not demo_count:
-        result = import_file(DEMO_POIS, crs="wgs84")
-        out.append(f"demo POIs: {result.inserted} imported")
+    new_categories = ensure_default_categories()
+    out = [f"poi categories: {_count(PoiCategory)} ({new_categories} new)"]
+    demo = Poi.external_id.like("JBDEMO-%")
+    inserted = 0
+    if not db.session.scalar(select(func.count()).select_from(Poi).where(demo)):
+        inserted = import_file(DEMO_POIS, crs="wgs84").inserted
+    out.append(f"demo POIs: {db.session.scalar(select(func.count()).select_from(Poi).where(demo))} ({inserted} new)")
     existing = set(db.session.scalars(select(Sign.code)))
     added = 0
     for code, label, lat, lng in DEMO_SIGNS:
@@ -40,5 +46,5 @@ def seed_demo() -> list[str]:
                                 active=True, scan_count=0, note="demo"))
             added += 1
     db.session.commit()
-    out.append(f"demo signs: {added} added (open /s/DEMO01)")
+    out.append(f"signs: {_count(Sign)} ({added} new; open /s/DEMO01)")
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.citizens.models import Citizen
 from app.extensions import db
@@ -19,11 +19,12 @@ DEMO_REWARDS = (
 
 def seed_demo() -> list[str]:
     """Three demo rewards; 100 demo points for each demo citizen."""
-    out = []
+    new = 0
     for name, cost, stock, limit, description in DEMO_REWARDS:
         if db.session.scalar(select(Reward.id).where(Reward.name == name)) is None:
             create_reward(name, cost, stock, limit, description=description)
-            out.append(f"reward {name} created")
+            new += 1
+    out = [f"rewards: {db.session.scalar(select(func.count()).select_from(Reward))} ({new} new)"]
     for citizen in db.session.scalars(select(Citizen).where(Citizen.openid.like("oDemoCitizen%"))).all():
         grant_points(citizen.id, 100, "演示积分", actor="seed", idempotency_key=f"seed:demo:{citizen.openid}")
     return out

@@ -27,8 +27,9 @@ from app.extensions import UTCDateTime, db
 STATUSES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "cancelled", "unresolved")
 # "unresolved": a citizen answered the return visit with 不满意（问题没有解决）; back in the dispatcher's queue.
 OPEN_STATUSES = ("reported", "registered", "dispatched", "handled", "unresolved")
-CHANNELS = ("wechat", "open311", "console", "hotline", "ticket")
-CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线", "ticket": "工单接口"}
+CHANNELS = ("wechat", "open311", "console", "hotline", "ticket", "h5", "miniprogram")
+CHANNEL_LABELS = {"wechat": "微信", "open311": "Open311", "console": "工作台", "hotline": "热线", "ticket": "工单接口",
+                  "h5": "网页", "miniprogram": "小程序"}
 STATUS_LABELS = {
     "reported": "已上报",
     "registered": "已立案",
@@ -165,6 +166,8 @@ class Report(db.Model):
     needs_location: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     raw_crs: Mapped[str] = mapped_column(String(8))
     address: Mapped[str | None] = mapped_column(String(200))
+    # A phone number an anonymous H5 reporter chose to leave: staff only, never in any citizen view.
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid_cells.id"), index=True)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     status: Mapped[str] = mapped_column(String(16), default="reported")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -108,6 +109,7 @@ class Submission:
     photos: list[PhotoInput] = field(default_factory=list)
     client_ref: str | None = None
     max_description: int | None = None  # a channel's own limit (Open311: 4,000); DESCRIPTION_MAX_CHARS otherwise
+    contact_phone: str | None = None  # anonymous H5 reporters may leave one; staff only
 
 
 def _local_today() -> datetime:
@@ -161,6 +163,11 @@ def _validated_rest(sub: Submission) -> Category | None:
             raise UnknownCategory(f"未知的问题类别 {sub.category_code!r}")
     sub.description = description
     return category
+
+
+def check_submission(sub: Submission) -> None:
+    """Raise what submit_report would refuse `sub` for, writing nothing (a channel checks before storing photos)."""
+    _validate(dataclasses.replace(sub))
 
 
 def find_duplicate_candidates(
@@ -247,6 +254,7 @@ def submit_report(sub: Submission) -> Report:
         raw_crs=geo.normalize_crs(sub.crs),
         needs_location=not placed,
         address=(sub.address or None) and sub.address[:200],
+        contact_phone=sub.contact_phone or None,
         grid_id=grid_id,
         department_id=resolve_department(category, grid_id),
         status="reported",
@@ -267,7 +275,10 @@ def submit_report(sub: Submission) -> Report:
                 missing_reason=p.missing_reason and p.missing_reason[:200],
             )
         )
-    db.session.flush()
+    try:
+        db.session.flush()  # on PostgreSQL a twin with the same client_ref that committed first fails us here
+    except IntegrityError as exc:
+        return _lost_race(sub, exc)
     duplicates = find_duplicate_candidates(lat, lng, category, exclude_id=report.id) if placed else []
     for other, distance in duplicates:
         db.session.add(DuplicateCandidate(report_id=report.id, candidate_id=other.id, distance_m=round(distance, 1)))
@@ -291,14 +302,24 @@ def submit_report(sub: Submission) -> Report:
     )
     try:
         db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        if sub.client_ref:  # two identical submissions raced: the other one won
-            existing = db.session.scalar(select(Report).where(Report.client_ref == sub.client_ref))
-            if existing is not None:
-                return existing
-        raise
+    except IntegrityError as exc:
+        return _lost_race(sub, exc)
     return report
+
+
+def _lost_race(sub: Submission, exc: IntegrityError) -> Report:
+    """Two identical submissions raced and the other one won: roll back and answer its case (else re-raise)."""
+    db.session.rollback()
+    if sub.client_ref:
+        existing = db.session.scalar(select(Report).where(Report.client_ref == sub.client_ref))
+        if existing is not None:
+            return existing
+    raise exc
+
+
+def report_by_client_ref(client_ref: str) -> Report | None:
+    """The case a channel already submitted under its own key, if any (a retried or replayed submission)."""
+    return db.session.scalar(select(Report).where(Report.client_ref == client_ref))
 
 
 def get_report(report_id: int | None = None, case_number: str | None = None) -> Report:

@@ -14,6 +14,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import qr_generator  # noqa: E402
+from app import signage  # noqa: E402
 
 BASE_URL = "https://bx.example.cn"
 
@@ -22,8 +23,8 @@ BASE_URL = "https://bx.example.cn"
 def cjk_fonts():
     """(regular, bold) CJK fonts; the placard tests need one (.ci/run installs fonts-noto-cjk)."""
     try:
-        return qr_generator.find_cjk_fonts()
-    except qr_generator.FontNotFound as exc:
+        return signage.find_cjk_fonts()
+    except signage.FontNotFound as exc:
         pytest.skip(f"no CJK font on this machine: {exc}")
 
 

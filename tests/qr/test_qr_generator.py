@@ -18,6 +18,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from sqlalchemy import select
 
 import qr_generator
+from app import signage
 from app.extensions import db
 from app.poi.models import Sign
 from app.poi.signs import register_signs
@@ -147,10 +148,10 @@ def test_a_logo_in_the_centre_is_covered_by_error_correction(run_qr, write_csv, 
 
 
 def test_high_error_correction_survives_a_smudge_over_a_fifth_of_the_symbol():
-    matrix = qr_generator.qr_matrix(f"{BASE_URL}/s/7KQ3MX")
-    img = qr_generator.qr_image(matrix, 10)
+    matrix = signage.qr_matrix(f"{BASE_URL}/s/7KQ3MX")
+    img = signage.qr_image(matrix, 10)
     n = matrix.shape[0]
-    q = qr_generator.QUIET_ZONE
+    q = signage.QUIET_ZONE
     symbol = n - 2 * q
     # grey band across the middle: about 20% of the symbol's modules
     top = (q + symbol // 2 - symbol // 10) * 10
@@ -159,8 +160,8 @@ def test_high_error_correction_survives_a_smudge_over_a_fifth_of_the_symbol():
 
 
 def test_the_qr_has_a_quiet_zone_of_four_modules():
-    matrix = qr_generator.qr_matrix(f"{BASE_URL}/s/7KQ3MX")
-    q = qr_generator.QUIET_ZONE
+    matrix = signage.qr_matrix(f"{BASE_URL}/s/7KQ3MX")
+    q = signage.QUIET_ZONE
     assert q == 4
     for edge in (matrix[:q], matrix[-q:], matrix[:, :q], matrix[:, -q:]):
         assert not edge.any()
@@ -272,13 +273,13 @@ def test_bad_options_exit_with_status_2_and_say_why(argv, message, capsys):
 
 
 def test_imposition_puts_several_placards_on_a_sheet_with_room_for_cut_marks():
-    sheet, corners = qr_generator.imposition((105, 148), None)
+    sheet, corners = signage.imposition((105, 148), None)
     assert (sheet, len(corners)) == ((297, 210), 2)  # A6: two on A4 landscape
-    sheet, corners = qr_generator.imposition((148, 210), None)
+    sheet, corners = signage.imposition((148, 210), None)
     assert (sheet, len(corners)) == ((420, 297), 2)  # A5: two on A3 landscape
-    sheet, corners = qr_generator.imposition((210, 297), None)
+    sheet, corners = signage.imposition((210, 297), None)
     assert (sheet, len(corners)) == ((450, 320), 2)  # A4: two on SRA3
-    sheet, corners = qr_generator.imposition((105, 148), (320, 450))
+    sheet, corners = signage.imposition((105, 148), (320, 450))
     assert len(corners) == 4  # A6 on SRA3: 2 x 2 (portrait holds more than landscape)
     for x, y in corners:
         assert x >= 10 and y >= 10 and x + 105 <= sheet[0] - 10 and y + 148 <= sheet[1] - 10
@@ -292,7 +293,7 @@ def test_imposition_puts_several_placards_on_a_sheet_with_room_for_cut_marks():
 def test_the_labels_characters_are_drawn_as_real_glyphs_not_boxes(cjk_fonts):
     regular, bold = cjk_fonts
     label = "观音桥步行街东口"
-    notdef = qr_generator._notdef(bold)
+    notdef = signage._notdef(bold)
     masks = []
     for ch in label:
         mask = bold.at(48).getmask(ch)
@@ -301,14 +302,14 @@ def test_the_labels_characters_are_drawn_as_real_glyphs_not_boxes(cjk_fonts):
         assert bitmap != notdef, f"{ch} renders as the .notdef box"
         masks.append(bitmap)
     assert len(set(masks)) == len(label)  # every character has its own shape
-    assert bold.missing(label) == [] and regular.missing(qr_generator.DEFAULT_HEADLINE) == []
+    assert bold.missing(label) == [] and regular.missing(signage.DEFAULT_HEADLINE) == []
     assert bold.missing("厕\U0001f6bb\U0010fffd") == ["\U0001f6bb", "\U0010fffd"]
 
 
 def test_the_placards_label_row_shows_the_label_and_not_tofu(cjk_fonts):
     regular, bold = cjk_fonts
-    renderer = qr_generator.PlacardRenderer((105, 148), 150, regular, bold)
-    matrix = qr_generator.qr_matrix(f"{BASE_URL}/s/7KQ3MX")
+    renderer = signage.PlacardRenderer((105, 148), 150, regular, bold)
+    matrix = signage.qr_matrix(f"{BASE_URL}/s/7KQ3MX")
     box = renderer.row_box("label")
 
     def label_row(label: str) -> np.ndarray:
@@ -322,8 +323,8 @@ def test_the_placards_label_row_shows_the_label_and_not_tofu(cjk_fonts):
 
 
 def test_find_cjk_fonts_without_any_font_stops_with_a_clear_message():
-    with pytest.raises(qr_generator.FontNotFound) as caught:
-        qr_generator.find_cjk_fonts(candidates=(), use_fc_list=False)
+    with pytest.raises(signage.FontNotFound) as caught:
+        signage.find_cjk_fonts(candidates=(), use_fc_list=False)
     assert "fonts-noto-cjk" in str(caught.value) and "--font" in str(caught.value)
 
 
@@ -331,8 +332,8 @@ def test_a_font_without_chinese_glyphs_is_refused(cjk_fonts):
     latin = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
     if not os.path.exists(latin):
         pytest.skip("DejaVu Sans is not installed")
-    with pytest.raises(qr_generator.FontNotFound) as caught:
-        qr_generator.find_cjk_fonts(latin)
+    with pytest.raises(signage.FontNotFound) as caught:
+        signage.find_cjk_fonts(latin)
     assert "没有中文字形" in str(caught.value)
 
 
@@ -362,9 +363,9 @@ def test_help_explains_every_option():
 
 def test_the_palette_placard_png_keeps_the_colours_of_the_rendering(cjk_fonts):
     regular, bold = cjk_fonts
-    renderer = qr_generator.PlacardRenderer((105, 148), 150, regular, bold)
-    rgb = renderer.render("7KQ3MX", "观音桥步行街东口", qr_generator.qr_matrix(f"{BASE_URL}/s/7KQ3MX")).image
-    paletted = rgb.quantize(palette=qr_generator._placard_palette(), dither=Image.Dither.NONE).convert("RGB")
+    renderer = signage.PlacardRenderer((105, 148), 150, regular, bold)
+    rgb = renderer.render("7KQ3MX", "观音桥步行街东口", signage.qr_matrix(f"{BASE_URL}/s/7KQ3MX")).image
+    paletted = rgb.quantize(palette=signage.batch._placard_palette(), dither=Image.Dither.NONE).convert("RGB")
     assert np.abs(np.asarray(paletted, dtype=int) - np.asarray(rgb, dtype=int)).max() <= 6
 
 
@@ -378,8 +379,27 @@ def test_an_output_directory_that_cannot_be_created_is_a_clear_error(run_qr, tmp
 
 def test_a_long_label_wraps_at_a_separator_and_drops_it(cjk_fonts):
     regular, bold = cjk_fonts
-    renderer = qr_generator.PlacardRenderer((105, 148), 150, regular, bold)
+    renderer = signage.PlacardRenderer((105, 148), 150, regular, bold)
     lines, _font = renderer.label_lines("鎏嘉码头公共厕所旁 · 江北嘴中央商务区滨江步道入口处")
     assert lines == ["鎏嘉码头公共厕所旁", "江北嘴中央商务区滨江步道入口处"]
     lines, _font = renderer.label_lines("观音桥步行街东口")
     assert lines == ["观音桥步行街东口"]
+
+
+def test_a_long_label_without_spaces_breaks_between_words_not_inside_one(cjk_fonts):
+    regular, bold = cjk_fonts
+    renderer = signage.PlacardRenderer((105, 148), 150, regular, bold)
+    label = "观音桥步行街东口北侧公共停车场入口旁边的城市管理服务站"
+    lines, _font = renderer.label_lines(label)
+    assert len(lines) == 2 and "".join(lines) == label
+    assert len(lines[0]) in signage.word_boundaries(label)  # the cut falls between two words
+    assert lines[1].startswith("停车场")  # cutting at the middle would have split 停|车场
+
+
+def test_the_headline_lists_every_category_the_sign_page_shows(app):
+    from app.poi.services import active_categories, ensure_default_categories
+
+    ensure_default_categories()
+    names = [c.name for c in active_categories()]
+    assert "洗车点" in names
+    assert all(name in signage.DEFAULT_HEADLINE for name in names)

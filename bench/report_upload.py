@@ -1,0 +1,184 @@
+"""Reports with 3 photos of 12 MP through the mini-program API under gunicorn, beside Pillow alone, same run.
+
+  DATABASE_URL=postgresql://postgres@127.0.0.1:5432/baixing_h8 REDIS_URL=redis://127.0.0.1:6379/8 \
+      .venv/bin/python bench/report_upload.py [--workers 2] [--seconds 20]
+
+Pillow alone: what app.media does to each photo (decode, orient, shrink to MEDIA_MAX_EDGE, JPEG, thumbnail) in this
+process: the floor of any server that cleans photos. Then POST /api/mp/reports (multipart, 3 photos, a fresh
+Idempotency-Key each) from citizens with real session tokens: at a fixed 1 report/s (open loop: latency from the
+scheduled send time) and as fast as 2 senders go (closed loop). Memory: the largest RSS of a gunicorn worker.
+The schema in DATABASE_URL is dropped and recreated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import requests
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bot_webhook import start_gunicorn, stop
+from bench.common import pct
+
+SECRET = "bench-secret-key"
+
+
+def camera_like_jpeg(seed: int, size=(4000, 3000)) -> bytes:
+    """A 12 MP JPEG that compresses like a photo (smooth shapes and sensor noise), not like a flat colour."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([128 + 60 * np.sin(x / (180 + 40 * c) + seed) * np.cos(y / (150 + 30 * c)) for c in range(3)], -1)
+    base += rng.normal(0, 9, (h, w, 3)).astype(np.float32)
+    out = io.BytesIO()
+    Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def pillow_alone(photos: list[bytes], rounds: int) -> float:
+    """Photos per second through the same steps as app.media.store_image, without storage or the web."""
+    from PIL import ImageOps
+
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        for data in photos:
+            img = Image.open(io.BytesIO(data))
+            img.load()
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            img.thumbnail((2560, 2560), Image.Resampling.LANCZOS)
+            buf = io.BytesIO()
+            img.save(buf, "JPEG", quality=85, optimize=True)
+            small = Image.open(io.BytesIO(buf.getvalue()))
+            small.thumbnail((320, 320), Image.Resampling.LANCZOS)
+            small.save(io.BytesIO(), "JPEG", quality=80)
+    return rounds * len(photos) / (time.perf_counter() - t0)
+
+
+def tokens_for(n: int, env: dict) -> list[str]:
+    """n mini-program citizens with session tokens (issued in Redis, so every worker accepts them)."""
+    os.environ.update(env)
+    from app import create_app
+    from app.citizens.miniprogram import citizen_for_miniprogram
+    from app.extensions import db
+    from app.mp.tokens import issue_token
+    from app.seed import seed_reference
+
+    app = create_app({"APP_ENV": "testing", "SECRET_KEY": SECRET, "DATABASE_URL": env["DATABASE_URL"],
+                      "REDIS_URL": env["REDIS_URL"], "MEDIA_ROOT": env["MEDIA_ROOT"]})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        seed_reference()
+        db.session.commit()
+        out = [issue_token(citizen_for_miniprogram(f"oBenchMp{i:04d}"))[0] for i in range(n)]
+        db.session.remove()
+        db.engine.dispose()
+    return out
+
+
+def submit(url: str, token: str, photos: list[bytes], i: int) -> float:
+    t0 = time.perf_counter()
+    files = [("photo", (f"p{k}.jpg", p, "image/jpeg")) for k, p in enumerate(photos)]
+    res = requests.post(url, files=files, timeout=60,
+                        data={"description": f"人行道井盖没了 {i}", "lat": "29.5724", "lng": "106.53556",
+                              "crs": "gcj02"},
+                        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex})
+    assert res.status_code == 201, res.text
+    return time.perf_counter() - t0
+
+
+def worker_rss_mb(master_pid: int) -> float:
+    """The largest resident set of the master's children (the workers), in MB."""
+    best = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().split()
+            if int(stat[3]) == master_pid:
+                rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                best = max(best, rss)
+        except (OSError, ValueError, IndexError):
+            continue
+    return best / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seconds", type=int, default=20)
+    args = ap.parse_args()
+    photos = [camera_like_jpeg(i) for i in range(3)]
+    print(f"3 photos of 4000x3000, {', '.join(f'{len(p) / 1e6:.1f}' for p in photos)} MB")
+    print(f"Pillow alone (this process, 1 core): {pillow_alone(photos, 3):.2f} photos/s")
+    env = dict(os.environ, APP_ENV="testing", SECRET_KEY=SECRET, MEDIA_ROOT=f"/tmp/bench-media-{os.getpid()}",
+               JOBS_MODE="rq")
+    tokens = tokens_for(4, env)
+    port = 18000 + os.getpid() % 1000
+    server = start_gunicorn("wsgi:app", port, args.workers, env)
+    url = f"http://127.0.0.1:{port}/api/mp/reports"
+    peak = [0.0]
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], worker_rss_mb(server.pid))
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        submit(url, tokens[0], photos, -1)  # warm up
+        lat, start = [], time.perf_counter()
+        threads = []
+        for i in range(args.seconds):  # open loop at 1 report/s
+            due = start + i
+            time.sleep(max(0.0, due - time.perf_counter()))
+
+            def one(i=i, due=due):
+                submit(url, tokens[i % 4], photos, i)
+                lat.append(time.perf_counter() - due)
+
+            t = threading.Thread(target=one)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        print(f"1 report/s for {args.seconds} s: p50 {pct(lat, 50) * 1e3:.0f} ms, p99 {pct(lat, 99) * 1e3:.0f} ms, "
+              f"max {max(lat) * 1e3:.0f} ms")
+        count, t0, stop_at = [0], time.perf_counter(), time.perf_counter() + args.seconds
+        lock = threading.Lock()
+
+        def sender(k):
+            n = 0
+            while time.perf_counter() < stop_at:
+                submit(url, tokens[k], photos, 10_000 + k * 1000 + n)
+                n += 1
+                with lock:
+                    count[0] += 1
+
+        senders = [threading.Thread(target=sender, args=(k,)) for k in range(2)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        rate = count[0] / (time.perf_counter() - t0)
+        print(f"closed loop, 2 senders: {rate:.2f} reports/s = {3 * rate:.2f} photos/s "
+              f"(gunicorn sync x{args.workers})")
+        print(f"largest worker RSS: {peak[0]:.0f} MB")
+    finally:
+        done.set()
+        stop(server)
+
+
+if __name__ == "__main__":
+    main()
