@@ -75,8 +75,8 @@ def test_notifications_sent_while_serving_are_kept_and_shown_in_the_dev_page(dev
 
 @pytest.mark.parametrize("env", ["testing", "production"])
 def test_the_stand_in_is_never_mounted_outside_development(tmp_path, env):
-    app = create_app(make_config(tmp_path, APP_ENV=env, DEV_WECHAT=True, WECHAT_TOKEN="t", WECHAT_APP_ID="wx1",
-                                 WECHAT_APP_SECRET="s"))
+    app = create_app(make_config(tmp_path, APP_ENV=env, DEV_WECHAT=True, SECRET_KEY="k" * 40, WECHAT_TOKEN="t",
+                                 WECHAT_APP_ID="wx1", WECHAT_APP_SECRET="s"))
     assert "dev_wechat" not in app.blueprints and "dev_wechat" not in app.extensions
     assert app.config["WECHAT_API_BASE_URL"] == "https://api.weixin.qq.com/"
     with app.app_context():
