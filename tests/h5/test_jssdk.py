@@ -114,7 +114,10 @@ def test_without_an_official_account_there_is_no_signer_and_no_script(tmp_path, 
 def test_inside_wechat_the_sign_page_offers_wechats_own_map_in_gcj02_and_others_get_no_script(client, demo,
                                                                                               fake_wechat):
     html = client.get("/s/DEMO01", headers={"User-Agent": WECHAT_UA}).get_data(as_text=True)
-    assert "jweixin-1.6.0.js" in html and "wx.openLocation" in html
+    assert "jweixin-1.6.0.js" in html and '<script src="/static/poi/wechat-nav.js">' in html  # no inline script (CSP)
+    script = client.get("/static/poi/wechat-nav.js")
+    assert "wx.openLocation" in script.get_data(as_text=True)
+    script.close()
     s = db.session.scalar(select(Sign).where(Sign.code == "DEMO01"))
     first = nearest_by_category(s.lat, s.lng)[0][1][0]
     gcj = from_wgs84(first.lat, first.lng, "gcj02")

@@ -95,6 +95,7 @@ def _in(other, ask):
 
 
 def test_a_model_published_by_one_app_is_used_by_another_sharing_redis(app, tmp_path, trained_model_bytes):
+    db.session.commit()  # SQLite: end this app's transaction before another app reads
     other = create_app(make_config(tmp_path))  # another process: same model directory, same Redis, own caches
     other.extensions["redis"] = app.extensions["redis"]
     text = "墙上被人喷了很多涂鸦"  # the keyword table finds nothing here
@@ -149,6 +150,7 @@ def test_an_oversized_description_is_read_by_its_head(app, published_model):
 
 
 def test_parallel_suggestions_while_a_new_version_is_published(app, published_model, trained_model_bytes):
+    db.session.commit()  # SQLite: the threads open their own transactions; this one must not hold the lock
     errors, answers = [], []
 
     def ask():
@@ -166,6 +168,7 @@ def test_parallel_suggestions_while_a_new_version_is_published(app, published_mo
         t.start()
     for _ in range(5):
         store.publish(published_model)  # republishing bumps the cache version: every thread reloads
+        db.session.commit()
     for t in threads:
         t.join()
     assert errors == [] and set(answers) == {"C0110"}
