@@ -27,7 +27,10 @@ def test_the_sign_page_in_wechat_configures_the_jssdk_with_a_correct_signature(b
                                                                   body=JWEIXIN_STUB))
     try:
         page.goto(f"{live_server}/s/DEMO01?from=singlemessage#top")
-        page.wait_for_function("window.__wxConfig !== null")
+        for _ in range(100):  # polled from here: wait_for_function evaluates a string, which the page's CSP forbids
+            if page.evaluate("window.__wxConfig !== null && window.__wxConfig !== undefined"):
+                break
+            page.wait_for_timeout(100)
         c = page.evaluate("window.__wxConfig")
         assert c["appId"] == app.config["WECHAT_APP_ID"] and "openLocation" in c["jsApiList"]
         url = f"{live_server}/s/DEMO01?from=singlemessage"

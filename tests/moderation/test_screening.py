@@ -91,6 +91,7 @@ def test_a_word_added_by_the_cli_is_found_by_another_process_and_removal_switche
     with other.app_context():
         assert not screen("门口的黑心商家又占道").flagged and screen("狗官").flagged  # automaton built before
         db.session.remove()
+        db.engine.dispose()
     result = runner.invoke(args=["moderation", "words", "add", "黑心商家", "--reason", "other"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(args=["moderation", "words", "remove", "狗官"])
@@ -100,5 +101,6 @@ def test_a_word_added_by_the_cli_is_found_by_another_process_and_removal_switche
         assert screen("门口的黑心商家").words == (("黑心商家", "other"),)
         assert not screen("狗官").flagged
         db.session.remove()
+        db.engine.dispose()  # its own pool: closed here, not left to the garbage collector
     refused = runner.invoke(args=["moderation", "words", "add", "滚"])
     assert refused.exit_code != 0 and "two characters" in refused.output

@@ -93,6 +93,7 @@ class Stack:
             "WECHAT_APP_ID": APP_ID,
             "WECHAT_APP_SECRET": fake.secret,
             "WECHAT_ENCODING_AES_KEY": AES_KEY,
+            "WECHAT_MESSAGE_MODE": "compatible",  # the simulated citizens push plain messages (safe mode refuses them)
             "WECHAT_API_BASE_URL": fake.base_url,
             "WECHAT_HTTP_TIMEOUT_S": "3",
             "JOB_TIMEOUT_S": "20",
