@@ -164,7 +164,7 @@ def _post(url: str, secret: str, callback_id: int, payload: dict) -> tuple[int |
     }
     try:
         check_callback_url(url)
-        response = requests.post(
+        response = requests.post(  # nosec B113 - timeout=TICKET_CALLBACK_TIMEOUT_S below
             url,
             data=body,
             headers=headers,
