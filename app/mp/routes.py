@@ -27,10 +27,19 @@ from app.points.present import entry_json, redemption_json, reward_json
 from app.points.rewards import available_rewards
 from app.points.services import PointsError, redeem
 from app.reports.citizen_view import citizen_view
+from app.reports.feedback import (
+    RATINGS,
+    AlreadyAnswered,
+    FeedbackClosed,
+    VisitNotFound,
+    answer_return_visit,
+    is_pending,
+    latest_visit,
+)
 from app.reports.intake import PhotoRefused, read_photo_uploads, refusal_status, submit_with_photos
 from app.reports.models import Report
 from app.reports.services import Submission
-from app.reports.workflow import ReportError
+from app.reports.workflow import ConcurrentUpdate, ReportError
 
 bp = Blueprint("mp", __name__)
 csrf.exempt(bp)
@@ -54,6 +63,12 @@ def report_error(exc: ReportError):
     """A case refused: 422 outside the service area, 413 too many or too large photos, else 400 with the reason."""
     if isinstance(exc, PhotoRefused):
         return _error(refusal_status(exc), exc.code, exc.message, reason=exc.reason)
+    if isinstance(exc, VisitNotFound):
+        return _error(404, "no_return_visit", "这个案件没有请您评价的回访")
+    if isinstance(exc, AlreadyAnswered | ConcurrentUpdate):
+        return _error(409, "already_answered", "您已经评价过这次处理结果")
+    if isinstance(exc, FeedbackClosed):
+        return _error(410, "feedback_closed", "评价时间已过，如问题仍在，请重新上报")
     return _error(refusal_status(exc), exc.code, exc.message)
 
 
@@ -141,8 +156,34 @@ def my_reports():
 @bp.get("/api/mp/reports/<case_number>")
 @mp_auth
 def my_report(case_number: str):
-    """One of the citizen's cases with its public trail and photos."""
-    return jsonify(report=case_json(citizen_view(_own_case(case_number), "reporter")))
+    """One of the citizen's cases with its public trail and photos, and whether a return visit waits for an answer."""
+    report = _own_case(case_number)
+    out = case_json(citizen_view(report, "reporter"))
+    visit = latest_visit(report.id, g.citizen_id)
+    out["feedback"] = {"pending": is_pending(visit), "rating": visit.rating if visit else None,
+                       "ratings": list(RATINGS)}
+    return jsonify(report=out)
+
+
+@bp.post("/api/mp/reports/<case_number>/feedback")
+@mp_auth
+def case_feedback(case_number: str):
+    """The return visit's answer {"rating", "comment"?} for a case the citizen was asked about (its reporter or a
+    follower): 200 once; 409 a second or parallel answer, 410 after the window, 404 when nothing was asked."""
+    body = request.get_json(silent=True)
+    rating = body.get("rating") if isinstance(body, dict) else None
+    comment = body.get("comment") if isinstance(body, dict) else None
+    if rating not in RATINGS:
+        return _error(400, "invalid_request", "rating 必须是 " + " / ".join(RATINGS))
+    if comment is not None and (not isinstance(comment, str) or len(comment) > 500):
+        return _error(400, "invalid_request", "comment 是不超过 500 字的文字")
+    report = db.session.scalar(select(Report).where(Report.case_number == case_number))
+    visit = latest_visit(report.id, g.citizen_id) if report is not None else None
+    if visit is None:
+        raise VisitNotFound(case_number)
+    answer = answer_return_visit(visit.id, g.citizen_id, rating, comment=comment)
+    return jsonify(feedback={"case_number": answer.case_number, "rating": answer.rating,
+                             "reopened": answer.moved_to_unresolved})
 
 
 @bp.get("/api/mp/reports/<case_number>/photos/<int:photo_id>")

@@ -89,8 +89,13 @@ def _own_visit(visit_id: int, citizen_id: int) -> ReturnVisit:
     return visit
 
 
-def answer_return_visit(visit_id: int, citizen_id: int, rating: str, now: datetime | None = None) -> Answer:
-    """Record a citizen's answer once, within the window; 不满意 moves a closed case to 「群众反映未解决」. Commits."""
+def answer_return_visit(visit_id: int, citizen_id: int, rating: str, now: datetime | None = None,
+                        comment: str | None = None) -> Answer:
+    """Record a citizen's answer once, within the window; 不满意 moves a closed case to 「群众反映未解决」. Commits.
+
+    A `comment` given with the answer (the mini-program's form sends both at once) is kept on the visit and on an
+    internal trail entry in the same transaction, whatever the rating.
+    """
     if rating not in RATINGS:
         raise ReportError(f"未知的评价 {rating!r}")
     now = now or utcnow()
@@ -107,6 +112,11 @@ def answer_return_visit(visit_id: int, citizen_id: int, rating: str, now: dateti
     report.updated_at = now
     _append(report, "feedback", report.status, citizen_id, None,
             {"rating": rating, "resolved": resolved, "visit_id": visit.id, "role": visit.role})
+    comment = (comment or "").strip()[:MAX_DETAILS_CHARS]
+    if comment:
+        visit.comment = comment
+        report.updated_at = utcnow()  # a new version: the note's own seq
+        _append(report, "feedback_note", report.status, citizen_id, comment, {"visit_id": visit.id})
     moved = not resolved and report.status == "closed"
     if moved:
         from_status = report.status
@@ -149,6 +159,21 @@ def add_feedback_details(visit_id: int, citizen_id: int, text: str | None = None
             db.session.add(ReportPhoto(report_id=report.id, kind="feedback", source_ref=ref, status="pending"))
     _commit()
     return report.id
+
+
+def latest_visit(report_id: int, citizen_id: int) -> ReturnVisit | None:
+    """The citizen's return visit of the case's latest closure they were asked about (answered or not), or None."""
+    return db.session.scalar(
+        select(ReturnVisit)
+        .where(ReturnVisit.report_id == report_id, ReturnVisit.citizen_id == citizen_id)
+        .order_by(ReturnVisit.close_seq.desc())
+        .limit(1)
+    )
+
+
+def is_pending(visit: ReturnVisit | None, now: datetime | None = None) -> bool:
+    """Whether the visit waits for an answer that can still be given."""
+    return visit is not None and visit.answered_at is None and (now or utcnow()) <= visit.expires_at
 
 
 def _commit() -> None:
