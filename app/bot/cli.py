@@ -33,11 +33,12 @@ def menu_push():
     from app.bot.client import WeChatClientException, get_client
 
     client = get_client()
+    menu = M.menu(current_app.config["PUBLIC_BASE_URL"])
     try:
-        client.call(client.menu.create, M.MENU)
+        client.call(client.menu.create, menu)
     except WeChatClientException as exc:
         raise click.ClickException(f"WeChat refused the menu: {exc.errcode} {exc.errmsg}") from exc
-    click.echo("menu pushed: " + " / ".join(b["name"] for b in M.MENU["button"]))
+    click.echo("menu pushed: " + " / ".join(b["name"] for b in menu["button"]))
 
 
 @wechat_cli.group("photos")

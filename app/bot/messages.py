@@ -124,31 +124,39 @@ POINTS_NOTICE = "感谢您的举报！案件获得 {amount} 积分，当前共 {
 MEDIA_EXPIRED = "照片已过期，无法下载"
 MEDIA_FAILED = "照片下载失败"
 
-MENU = {
-    "button": [
-        {
-            "name": "举报问题",
-            "sub_button": [
-                {"type": "click", "name": "怎么举报", "key": "HOW_TO_REPORT"},
-                {"type": "click", "name": "取消举报", "key": "CANCEL"},
-            ],
-        },
-        {
-            "name": "我的",
-            "sub_button": [
-                {"type": "click", "name": "我的举报", "key": "MY_REPORTS"},
-                {"type": "click", "name": "我的积分", "key": "MY_POINTS"},
-            ],
-        },
-        {
-            "name": "便民服务",
-            "sub_button": [
-                {"type": "click", "name": "附近设施", "key": "NEARBY"},
-                {"type": "click", "name": "使用帮助", "key": "HELP"},
-            ],
-        },
-    ]
-}
+def menu(base_url: str) -> dict:
+    """The account's custom menu: chat keys, plus the H5 report form and "my cases" pages at `base_url`
+    (PUBLIC_BASE_URL; WeChat opens a view button's URL in its browser, where OAuth knows the citizen)."""
+    base = base_url.rstrip("/")
+    return {
+        "button": [
+            {
+                "name": "举报问题",
+                "sub_button": [
+                    {"type": "view", "name": "在线举报", "url": f"{base}/report"},
+                    {"type": "click", "name": "怎么举报", "key": "HOW_TO_REPORT"},
+                    {"type": "click", "name": "取消举报", "key": "CANCEL"},
+                ],
+            },
+            {
+                "name": "我的",
+                "sub_button": [
+                    {"type": "click", "name": "我的举报", "key": "MY_REPORTS"},
+                    {"type": "view", "name": "案件进度", "url": f"{base}/me/cases"},
+                    {"type": "click", "name": "我的积分", "key": "MY_POINTS"},
+                ],
+            },
+            {
+                "name": "便民服务",
+                "sub_button": [
+                    {"type": "click", "name": "附近设施", "key": "NEARBY"},
+                    {"type": "click", "name": "使用帮助", "key": "HELP"},
+                ],
+            },
+        ]
+    }
+
+
 NEARBY_ASK = "请发送您的位置（点「+」→「位置」），我来找附近的公厕、停车场和警务亭。"
 
 

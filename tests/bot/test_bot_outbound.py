@@ -258,11 +258,19 @@ def test_the_token_job_fetches_only_when_the_shared_token_has_run_out(app, fake_
     assert refresh_access_token_job() == "not configured" and fetches() == 2
 
 
-def test_menu_push_creates_the_three_menus(runner, fake_wechat):
+def test_menu_push_creates_the_three_menus_with_the_h5_pages_at_the_public_address(app, client, runner, fake_wechat):
+    app.config["PUBLIC_BASE_URL"] = "https://city.example/"
     result = runner.invoke(args=["wechat", "menu", "push"])
     assert result.exit_code == 0, result.output
     [sent] = fake_wechat.sent("cgi-bin/menu/create")
     assert [b["name"] for b in sent.body["button"]] == ["举报问题", "我的", "便民服务"]
+    views = {b["name"]: b["url"] for top in sent.body["button"] for b in top["sub_button"] if b["type"] == "view"}
+    assert views == {"在线举报": "https://city.example/report", "案件进度": "https://city.example/me/cases"}
+    for url in views.values():  # the pages exist (outside WeChat they answer or send the visitor to sign in)
+        assert client.get(url.removeprefix("https://city.example")).status_code in (200, 302)
+    for top in sent.body["button"]:  # WeChat's documented limits: 3 menus of at most 5 buttons, short names
+        assert len(top["name"].encode()) <= 16 and len(top["sub_button"]) <= 5
+        assert all(len(b["name"].encode()) <= 60 for b in top["sub_button"])
 
 
 def test_menu_push_reports_wechats_refusal(runner, fake_wechat):

@@ -34,8 +34,9 @@ tricky = st.sampled_from(["]]>", "<![CDATA[", "&amp;", "<xml>", "帮助", "取�
 content = st.one_of(tricky, xml_text, st.lists(st.one_of(tricky, xml_text), max_size=4).map("".join))
 number = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**12, 10**12),
                    st.sampled_from(["29.5724", "106.5356", "", "abc", "1e999", "-0"]), xml_text)
-# The keys the menu actually pushes (`flask wechat menu push` sends app.bot.messages.MENU), not a list of our own.
-MENU_KEYS = [button["key"] for top in M.MENU["button"] for button in top.get("sub_button", [top]) if "key" in button]
+# The keys the menu actually pushes (`flask wechat menu push` sends app.bot.messages.menu()), not a list of our own.
+MENU_KEYS = [button["key"] for top in M.menu("https://city.example")["button"]
+             for button in top.get("sub_button", [top]) if "key" in button]
 openid = st.from_regex(r"\Ao[A-Za-z0-9_-]{5,27}\Z")
 
 
