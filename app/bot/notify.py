@@ -35,10 +35,20 @@ WINDOW = timedelta(hours=48)
 OUTSIDE_WINDOW = 45015
 
 
+NO_ACCOUNT = "mini-program only: no official-account openid to send to"
+
+
 def _queue(citizen_id: int, report_id: int | None, kind: str, key: str, text: str, data: dict) -> None:
+    """Write the message once per key and send it after the commit. A citizen known only from the mini-program has no
+    official-account openid: the row is recorded undelivered at once (their subscribe messages and the mini-program's
+    pages tell them), never sent to WeChat with no recipient and retried."""
     if db.session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedup_key == key)) is not None:
         return
     row = OutboundMessage(dedup_key=key, citizen_id=citizen_id, report_id=report_id, kind=kind, text=text, data=data)
+    if db.session.scalar(select(Citizen.openid).where(Citizen.id == citizen_id)) is None:
+        row.status, row.error = "undelivered", NO_ACCOUNT
+        db.session.add(row)
+        return
     db.session.add(row)
     db.session.flush()
     enqueue_after_commit(send_outbound, row.id, queue="notify", job_id=f"wx-out-{row.id}")
@@ -101,7 +111,7 @@ def on_return_visit_asked(evt) -> None:
     _queue(evt.citizen_id, evt.report_id, "return_visit", f"visit:{evt.visit_id}", text,
            {"case_number": evt.case_number, "status": "closed", "visit_id": evt.visit_id})
     citizen = db.session.get(Citizen, evt.citizen_id)
-    if citizen is not None:
+    if citizen is not None and citizen.openid:  # the chat's marker; a mini-program citizen answers in the app
         ttl = (current_app.config["FEEDBACK_WINDOW_DAYS"] + visits.LATE_GRACE_DAYS) * 86400
         enqueue_after_commit(visits.mark_pending_job, citizen.openid, evt.visit_id, ttl)
 

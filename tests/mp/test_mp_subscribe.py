@@ -53,3 +53,22 @@ def test_without_a_template_or_for_account_only_citizens_nothing_is_queued(app, 
     transition(account_case.id, "register", actor("dispatcher"))
     run_jobs()
     assert subscribe_rows() == [] and not fake_wechat.sent("cgi-bin/message/subscribe/send")
+
+
+def test_a_mini_program_only_citizen_gets_no_account_message_recorded_undelivered_and_nothing_sent(
+        app, mini, fake_wechat, run_jobs):
+    phone = mini()
+    number = phone.report().get_json()["case_number"]
+    report_id = db.session.scalar(select(Report.id).where(Report.case_number == number))
+    for action, kw in (("register", {}), ("dispatch", {}), ("handle", {"note": "已处置"}), ("verify", {}),
+                       ("close", {})):
+        transition(report_id, action, actor("admin"), **kw)
+        run_jobs()
+    db.session.expire_all()
+    rows = list(db.session.scalars(select(OutboundMessage).where(OutboundMessage.kind != "subscribe")))
+    assert {r.kind for r in rows} >= {"status", "return_visit"}
+    assert {(r.status, r.error, r.attempts) for r in rows} == {("undelivered", "mini-program only: no official-account"
+                                                                 " openid to send to", 0)}
+    assert not fake_wechat.sent("cgi-bin/message/custom/send") and not fake_wechat.sent("cgi-bin/message/template/send")
+    feedback = phone.get(f"/api/mp/reports/{number}").get_json()["report"]["feedback"]
+    assert feedback["pending"] is True  # the question reaches them in the mini-program instead
