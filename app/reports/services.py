@@ -28,6 +28,7 @@ from app.events import (
 from app.extensions import db
 from app.moderation.screening import screen
 from app.moderation.services import active_sanction
+from app.reports.deadlines import case_deadline, warn_time
 from app.reports.feedback import ask_return_visits
 from app.reports.followers import add_follower
 from app.reports.grids import find_grid, resolve_department
@@ -401,10 +402,12 @@ def transition(
             hours = (
                 report.category.time_limit_hours if report.category else current_app.config["DEFAULT_TIME_LIMIT_HOURS"]
             )
-            report.deadline_at = now + timedelta(hours=hours)
-            report.warn_at = now + timedelta(hours=hours) * current_app.config["DEADLINE_WARNING_SHARE"]
+            report.deadline_at, deadline_source = case_deadline(report, now, hours)
+            report.warn_at = warn_time(now, report.deadline_at)
             report.overdue = False
             data.update(department=dept.code, deadline_at=report.deadline_at.isoformat())
+            if deadline_source == "ticket":
+                data["deadline_source"] = "ticket"
         elif action == "handle":
             for p in photos or []:
                 report.photos.append(

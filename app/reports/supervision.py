@@ -18,6 +18,7 @@ from app.citizens.services import Actor
 from app.events import StaffAlert, emit, utcnow
 from app.extensions import api_timestamp, db
 from app.observability import SUPERVISION_STEPS
+from app.reports.deadlines import case_deadline, warn_time
 from app.reports.models import OPEN_STATUSES, Category, Report, ReportEvent
 from app.reports.services import InvalidReport, UnknownCategory, get_report
 from app.reports.workflow import ConcurrentUpdate, InvalidTransition, NotAllowed
@@ -44,12 +45,6 @@ def available_case_actions(report: Report, actor: Actor) -> list[str]:
     if actor.role in SUPERVISE_ROLES and report.status in SUPERVISE_STATUSES:
         out.append("supervise")
     return out
-
-
-def warn_time(start: datetime, deadline: datetime) -> datetime:
-    """When the warning falls due: DEADLINE_WARNING_SHARE of the time from `start` to `deadline` has passed."""
-    share = current_app.config["DEADLINE_WARNING_SHARE"]
-    return start + (deadline - start) * share
 
 
 def registered_at(report: Report) -> datetime:
@@ -151,7 +146,7 @@ def recategorize(
         report.category_id = category.id
         data: dict = {"from": old, "to": category.code}
         if report.deadline_at is not None:
-            report.deadline_at = start + timedelta(hours=category.time_limit_hours)
+            report.deadline_at, _ = case_deadline(report, start, category.time_limit_hours)
             report.warn_at = warn_time(start, report.deadline_at)
             report.overdue = report.deadline_at < utcnow() and report.overdue
             data["deadline_at"] = api_timestamp(report.deadline_at)

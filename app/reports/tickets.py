@@ -62,8 +62,8 @@ class TicketInput:
 
     source: str
     external_id: str
-    lat: float
-    lng: float
+    lat: float | None  # None with lng: an address-only ticket the dispatcher places (needs_location)
+    lng: float | None
     crs: str = "wgs84"
     address: str | None = None
     description: str = ""
@@ -107,8 +107,10 @@ def parse_ticket(body) -> TicketInput:
         raise InvalidReport("external_id 应为 1-64 位字母、数字或 _ . : -")
     lat, lng = _number(body, "lat"), _number(body, "lng")
     address = _str(body, "address", 200)
-    if lat is None or lng is None:
-        raise InvalidReport("需要 lat 和 lng（本平台不做地址解析；address 可作为补充）")
+    if (lat is None) != (lng is None):
+        raise InvalidReport("lat 和 lng 需要同时提供")
+    if lat is None and not address:
+        raise InvalidReport("需要 lat 和 lng，或者 address（只有地址的工单由派遣员在地图上定位）")
     contact = body.get("contact") or {}
     if isinstance(contact, str):
         contact = {"text": contact}

@@ -128,7 +128,9 @@ def test_the_contact_is_private_everywhere_but_the_staff_case_page(client, recei
         ({"source": "nobody"}, "未登记"),
         ({"external_id": "../../etc/passwd"}, "external_id"),
         ({"external_id": "x" * 65}, "external_id"),
-        ({"lat": None, "lng": None, "address": "观音桥步行街"}, "lat"),
+        ({"lat": None, "lng": None}, "address"),
+        ({"lat": None, "lng": None, "address": "   "}, "address"),
+        ({"lat": None}, "lat"),
         ({"lat": "29.57"}, "lat"),
         ({"description": "长" * 1001}, "description"),
         ({"category_code": "NOPE"}, "类别"),
@@ -147,6 +149,40 @@ def test_hostile_or_wrong_pushes_are_refused_with_400_and_make_nothing(
     response = push(client, operator_token, **fields)
     assert response.status_code == 400 and message in check(response, "/tickets", "post")["message"]
     assert db.session.scalar(select(func.count()).select_from(Report)) == 0
+
+
+def test_an_address_only_ticket_waits_for_the_dispatcher_to_place_it_then_routes(client, receiver, operator_token):
+    from app.reports.placement import place_case
+
+    res = push(client, operator_token, lat=None, lng=None, address="观音桥步行街 12 号")
+    assert res.status_code == 201
+    body = check(res, "/tickets", "post")
+    report = db.session.get(Report, body["id"])
+    assert report.needs_location and report.lat is None and report.grid_id is None  # no cell: routed by category only
+    assert report.address == "观音桥步行街 12 号" and report.channel == "ticket"
+    assert push(client, operator_token, lat=None, lng=None, address="观音桥步行街 12 号").status_code == 200  # retry
+    place_case(report.id, *GUANYINQIAO, actor("dispatcher"))
+    db.session.expire_all()
+    report = db.session.get(Report, body["id"])
+    assert not report.needs_location and report.grid_id is not None and report.department.code == "JB-S-GYQ"
+
+
+def test_the_tickets_deadline_binds_the_case_when_it_is_earlier_than_the_categorys(client, receiver, operator_token):
+    soon = (utcnow() + timedelta(hours=3)).replace(microsecond=0)
+    late = (utcnow() + timedelta(days=30)).replace(microsecond=0)
+    early_id = push(client, operator_token, external_id="GD-EARLY", deadline=soon.isoformat()).get_json()["id"]
+    late_id = push(client, operator_token, external_id="GD-LATE", deadline=late.isoformat()).get_json()["id"]
+    for report_id in (early_id, late_id):
+        for action in ("register", "dispatch"):
+            transition(report_id, action, actor("dispatcher"))
+    db.session.expire_all()
+    early, later = db.session.get(Report, early_id), db.session.get(Report, late_id)
+    dispatched = [e for e in early.trail if e.action == "dispatch"][-1]
+    assert early.deadline_at == soon and dispatched.data["deadline_source"] == "ticket"
+    assert early.dispatched_at < early.warn_at < soon  # the 80 % warning runs against the ticket's deadline
+    hours = later.category.time_limit_hours
+    assert abs((later.deadline_at - later.dispatched_at) - timedelta(hours=hours)) < timedelta(seconds=1)
+    assert "deadline_source" not in [e for e in later.trail if e.action == "dispatch"][-1].data
 
 
 def test_tokens_are_checked_forged_handler_and_other_departments(client, runner, receiver, operator_token):
