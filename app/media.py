@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,3 +182,28 @@ def store_image(data: bytes) -> StoredImage:
     with Image.open(io.BytesIO(clean)) as final:
         width, height = final.size
     return StoredImage(sha256=sha, width=width, height=height, size_bytes=len(clean))
+
+
+def store_images(photos: list[bytes]) -> list[StoredImage]:
+    """store_image for each photo, in order, up to MEDIA_THREADS at a time: Pillow releases the GIL while it decodes,
+    resizes and encodes, so one report's photos share the cores. The first refusal in upload order is raised, as a
+    one-by-one loop would (content-addressed files of the good ones may stay: they are a cache, not a case)."""
+    threads = min(current_app.config.get("MEDIA_THREADS", 1), len(photos))
+    if threads <= 1:
+        return [store_image(p) for p in photos]
+    app = current_app._get_current_object()
+
+    def one(data: bytes) -> StoredImage | MediaRejected:
+        with app.app_context():
+            try:
+                return store_image(data)
+            except MediaRejected as exc:
+                return exc
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="media") as pool:
+        results = list(pool.map(one, photos))
+    for result in results:
+        if isinstance(result, MediaRejected):
+            raise result
+    return results
+

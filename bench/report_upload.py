@@ -1,7 +1,7 @@
 """Reports with 3 photos of 12 MP through the mini-program API under gunicorn, beside Pillow alone, same run.
 
   DATABASE_URL=postgresql://postgres@127.0.0.1:5432/baixing_h8 REDIS_URL=redis://127.0.0.1:6379/8 \
-      .venv/bin/python bench/report_upload.py [--workers 2] [--seconds 20]
+      .venv/bin/python bench/report_upload.py [--workers 2] [--seconds 20] [--media-threads 1,2]
 
 Pillow alone: what app.media does to each photo (decode, orient, shrink to MEDIA_MAX_EDGE, JPEG, thumbnail) in this
 process: the floor of any server that cleans photos. Then POST /api/mp/reports (multipart, 3 photos, a fresh
@@ -113,19 +113,10 @@ def worker_rss_mb(master_pid: int) -> float:
     return best / 1e6
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seconds", type=int, default=20)
-    args = ap.parse_args()
-    photos = [camera_like_jpeg(i) for i in range(3)]
-    print(f"3 photos of 4000x3000, {', '.join(f'{len(p) / 1e6:.1f}' for p in photos)} MB")
-    print(f"Pillow alone (this process, 1 core): {pillow_alone(photos, 3):.2f} photos/s")
-    env = dict(os.environ, APP_ENV="testing", SECRET_KEY=SECRET, MEDIA_ROOT=f"/tmp/bench-media-{os.getpid()}",
-               JOBS_MODE="rq")
-    tokens = tokens_for(4, env)
-    port = 18000 + os.getpid() % 1000
-    server = start_gunicorn("wsgi:app", port, args.workers, env)
+def measure(photos: list[bytes], tokens: list[str], env: dict, workers: int, seconds: int, media_threads: int) -> None:
+    """One server with MEDIA_THREADS=media_threads: 1 report/s open loop, then 2 senders closed loop, peak RSS."""
+    port = 18000 + (os.getpid() + media_threads) % 1000
+    server = start_gunicorn("wsgi:app", port, workers, dict(env, MEDIA_THREADS=str(media_threads)))
     url = f"http://127.0.0.1:{port}/api/mp/reports"
     peak = [0.0]
     done = threading.Event()
@@ -136,16 +127,18 @@ def main() -> None:
             time.sleep(0.2)
 
     threading.Thread(target=watch, daemon=True).start()
+    tag = f"MEDIA_THREADS={media_threads}"
     try:
-        submit(url, tokens[0], photos, -1)  # warm up
+        submit(url, tokens[0], photos, -1 - media_threads * 100)  # warm up
         lat, start = [], time.perf_counter()
         threads = []
-        for i in range(args.seconds):  # open loop at 1 report/s
+        for i in range(seconds):  # open loop at 1 report/s
             due = start + i
+
             time.sleep(max(0.0, due - time.perf_counter()))
 
             def one(i=i, due=due):
-                submit(url, tokens[i % 4], photos, i)
+                submit(url, tokens[i % 4], photos, media_threads * 100_000 + i)
                 lat.append(time.perf_counter() - due)
 
             t = threading.Thread(target=one)
@@ -153,15 +146,15 @@ def main() -> None:
             threads.append(t)
         for t in threads:
             t.join()
-        print(f"1 report/s for {args.seconds} s: p50 {pct(lat, 50) * 1e3:.0f} ms, p99 {pct(lat, 99) * 1e3:.0f} ms, "
+        print(f"{tag}: 1 report/s for {seconds} s: p50 {pct(lat, 50) * 1e3:.0f} ms, p99 {pct(lat, 99) * 1e3:.0f} ms, "
               f"max {max(lat) * 1e3:.0f} ms")
-        count, t0, stop_at = [0], time.perf_counter(), time.perf_counter() + args.seconds
+        count, t0, stop_at = [0], time.perf_counter(), time.perf_counter() + seconds
         lock = threading.Lock()
 
         def sender(k):
             n = 0
             while time.perf_counter() < stop_at:
-                submit(url, tokens[k], photos, 10_000 + k * 1000 + n)
+                submit(url, tokens[k], photos, media_threads * 100_000 + 10_000 + k * 1000 + n)
                 n += 1
                 with lock:
                     count[0] += 1
@@ -172,12 +165,28 @@ def main() -> None:
         for t in senders:
             t.join()
         rate = count[0] / (time.perf_counter() - t0)
-        print(f"closed loop, 2 senders: {rate:.2f} reports/s = {3 * rate:.2f} photos/s "
-              f"(gunicorn sync x{args.workers})")
-        print(f"largest worker RSS: {peak[0]:.0f} MB")
+        print(f"{tag}: closed loop, 2 senders: {rate:.2f} reports/s = {3 * rate:.2f} photos/s "
+              f"(gunicorn sync x{workers})")
+        print(f"{tag}: largest worker RSS: {peak[0]:.0f} MB")
     finally:
         done.set()
         stop(server)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--media-threads", default="1,2", help="MEDIA_THREADS values to compare in this run")
+    args = ap.parse_args()
+    photos = [camera_like_jpeg(i) for i in range(3)]
+    print(f"3 photos of 4000x3000, {', '.join(f'{len(p) / 1e6:.1f}' for p in photos)} MB")
+    env = dict(os.environ, APP_ENV="testing", SECRET_KEY=SECRET, MEDIA_ROOT=f"/tmp/bench-media-{os.getpid()}",
+               JOBS_MODE="rq")
+    tokens = tokens_for(4, env)
+    for value in (int(v) for v in args.media_threads.split(",")):
+        print(f"Pillow alone (this process, 1 core): {pillow_alone(photos, 3):.2f} photos/s")
+        measure(photos, tokens, env, args.workers, args.seconds, value)
 
 
 if __name__ == "__main__":

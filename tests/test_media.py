@@ -110,3 +110,16 @@ def test_decompression_bombs_are_refused_by_pixel_count(app, side):
 def test_media_names_that_are_not_hashes_are_refused(app, name):
     with pytest.raises(media.MediaRejected):
         media.path_for(name)
+
+
+def test_several_photos_in_threads_give_what_one_by_one_gives_in_order_and_the_first_refusal(app):
+    photos = [jpeg_bytes(size=(1200, 900), color=(i * 40, 20, 200 - i * 30)) for i in range(5)] + [png_bytes()]
+    app.config["MEDIA_THREADS"] = 1
+    serial = [media.store_image(p) for p in photos]
+    app.config["MEDIA_THREADS"] = 3
+    assert media.store_images(photos) == serial  # same files, same order
+    broken = [photos[0], b"not an image at all", photos[1], b"\xff\xd8\xff\xe0 truncated"]
+    with pytest.raises(media.MediaRejected) as refused:
+        media.store_images(broken)
+    assert refused.value.code == "not_an_image"
+    assert media.store_images([]) == []

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from app.media import MediaRejected, store_image
+from app.media import MediaRejected, store_images
 from app.reports.models import Report
 from app.reports.services import (
     OutsideServiceArea,
@@ -86,11 +86,11 @@ def submit_with_photos(sub: Submission, photos: list[bytes]) -> Intake:
     sub.photos = [PhotoInput(source_ref="upload") for _ in photos]  # placeholders: a case with photos may be wordless
     check_submission(sub)
     stored, seen = [], set()
-    for data in photos:
-        try:
-            image = store_image(data)
-        except MediaRejected as exc:
-            raise PhotoRefused(f"照片未通过检查：{exc.message}", exc.code) from exc
+    try:
+        images = store_images(photos)
+    except MediaRejected as exc:
+        raise PhotoRefused(f"照片未通过检查：{exc.message}", exc.code) from exc
+    for image in images:
         if image.sha256 not in seen:
             seen.add(image.sha256)
             stored.append(PhotoInput(sha256=image.sha256, width=image.width, height=image.height))
