@@ -178,9 +178,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--media-threads", default="1,2", help="MEDIA_THREADS values to compare in this run")
+    ap.add_argument("--size", default="4000x3000", help="photo size; 1600x1200 is what the H5 form uploads")
     args = ap.parse_args()
-    photos = [camera_like_jpeg(i) for i in range(3)]
-    print(f"3 photos of 4000x3000, {', '.join(f'{len(p) / 1e6:.1f}' for p in photos)} MB")
+    size = tuple(int(v) for v in args.size.split("x"))
+    photos = [camera_like_jpeg(i, size) for i in range(3)]
+    print(f"3 photos of {args.size}, {', '.join(f'{len(p) / 1e6:.1f}' for p in photos)} MB")
     env = dict(os.environ, APP_ENV="testing", SECRET_KEY=SECRET, MEDIA_ROOT=f"/tmp/bench-media-{os.getpid()}",
                JOBS_MODE="rq")
     tokens = tokens_for(4, env)
