@@ -18,10 +18,12 @@ from app.media import MediaRejected, path_for
 from app.poi.services import get_active_sign
 from app.reports.categories import suggest_category
 from app.reports.citizen_view import citizen_view
+from app.reports.feedback import RATINGS, AlreadyAnswered, FeedbackClosed, answer_return_visit, is_pending, latest_visit
+from app.reports.followers import own_and_followed
 from app.reports.intake import read_photo_uploads, refusal_status, submit_with_photos
 from app.reports.models import Report
 from app.reports.services import Submission
-from app.reports.workflow import ReportError
+from app.reports.workflow import ConcurrentUpdate, ReportError
 
 bp = Blueprint("h5", __name__)
 bp.register_blueprint(h5_oauth.bp)
@@ -142,14 +144,39 @@ def suggest():
 
 @bp.get("/me/cases")
 def my_cases():
-    """The citizen's cases with their public trail and before/after photos (the citizen view)."""
+    """The citizen's cases and the cases they follow, with their public trail and before/after photos (the citizen
+    view), and the return visit's three answers where one waits for this citizen."""
     citizen_id = current_citizen_id()
     if citizen_id is None:
         return _login_redirect()
-    reports = db.session.scalars(
-        select(Report).where(Report.citizen_id == citizen_id).order_by(Report.submitted_at.desc()).limit(50)
-    )
-    return render_template("h5/cases.html", cases=[citizen_view(r, "reporter") for r in reports], jssdk=_jssdk())
+    own, followed = own_and_followed(citizen_id, limit=50)
+    asked = {r.case_number for r in own + followed if is_pending(latest_visit(r.id, citizen_id))}
+    return render_template("h5/cases.html", cases=[citizen_view(r, "reporter") for r in own],
+                           followed=[citizen_view(r, "public") for r in followed], asked=asked,
+                           answered=request.args.get("answered"), jssdk=_jssdk())
+
+
+VISIT_REFUSALS = {AlreadyAnswered: "您已经评价过这个案件，谢谢！", ConcurrentUpdate: "您已经评价过这个案件，谢谢！",
+                  FeedbackClosed: "评价时间已过。如问题仍在，请重新上报。"}
+
+
+@bp.post("/me/cases/<case_number>/feedback")
+def answer_visit(case_number: str):
+    """The return visit's answer from 「我的举报」 (满意 / 基本满意 / 不满意, optional words): the chat's use case."""
+    citizen_id = current_citizen_id()
+    if citizen_id is None:
+        return _login_redirect()
+    rating = request.form.get("rating")
+    report = db.session.scalar(select(Report).where(Report.case_number == case_number))
+    visit = latest_visit(report.id, citizen_id) if report is not None else None
+    if rating not in RATINGS or visit is None:
+        return render_template("h5/refused.html", message="这个案件没有请您评价的回访", back="h5.my_cases"), 404
+    try:
+        answer_return_visit(visit.id, citizen_id, rating, comment=(request.form.get("comment") or "")[:500])
+    except (AlreadyAnswered, ConcurrentUpdate, FeedbackClosed) as exc:
+        status = 410 if isinstance(exc, FeedbackClosed) else 409
+        return render_template("h5/refused.html", message=VISIT_REFUSALS[type(exc)], back="h5.my_cases"), status
+    return redirect(url_for("h5.my_cases", answered=case_number), 303)
 
 
 @bp.get("/me/cases/<case_number>/photos/<int:photo_id>")
