@@ -19,7 +19,7 @@ from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db, get_redis
 from app.reports.assessment_areas import area_rows, centre
-from app.reports.assessment_facts import GROUPINGS, SATISFIED, rate, trail_facts
+from app.reports.assessment_facts import GROUPINGS, SATISFIED, period_facts, rate
 from app.reports.models import OPEN_STATUSES, Department, Report, ReportEvent
 from app.reports.periods import Period
 from app.reports.queries import BadFilter, scoped
@@ -74,7 +74,7 @@ def department_rows(period: Period, actor: Actor) -> list[dict]:
         cand(r.status.in_(OPEN_STATUSES), r.deadline_at < s),
         cand(r.updated_at >= s, r.deadline_at < s),
     )
-    f = trail_facts(period, candidates)
+    f = period_facts(period, candidates)
     stands = and_(f.c.last_handle.is_not(None), or_(f.c.last_undo.is_(None), f.c.last_handle > f.c.last_undo))
     handled_before = and_(stands, f.c.last_handle < s)
     due = and_(f.c.n_dispatch > 0, f.c.cancelled_at.is_(None), or_(r.deadline_at >= s, not_(handled_before)))

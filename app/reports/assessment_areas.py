@@ -7,7 +7,7 @@ from sqlalchemy import and_, case, func, or_, select
 
 from app.citizens.services import Actor
 from app.extensions import db
-from app.reports.assessment_facts import rate, seconds_between, trail_facts
+from app.reports.assessment_facts import period_facts, rate, seconds_between
 from app.reports.models import CHANNEL_LABELS, Category, GridCell, Report
 from app.reports.periods import Period
 from app.reports.queries import scoped
@@ -22,7 +22,7 @@ def area_rows(period: Period, by: str, actor: Actor) -> list[dict]:
     """问题数, 立案数, 结案数, 结案率, 按期结案率 of the cases reported in the period, per area, category or channel."""
     r = Report
     cohort = scoped(select(r.id), actor).where(r.submitted_at >= period.start, r.submitted_at < period.end)
-    f = trail_facts(period, cohort)
+    f = period_facts(period, cohort)
     closed = and_(
         f.c.last_close.is_not(None),
         or_(f.c.last_unclose.is_(None), f.c.last_close > f.c.last_unclose),
@@ -95,7 +95,7 @@ def centre(period: Period, actor: Actor) -> dict:
     """The command centre: 按时立案率, 按时派遣率 against the configured minutes, and 派遣准确率."""
     r = Report
     cohort = scoped(select(r.id), actor).where(r.submitted_at >= period.start, r.submitted_at < period.end)
-    f = trail_facts(period, cohort, with_departments=True)
+    f = period_facts(period, cohort, with_departments=True)
     reg_s = 60.0 * current_app.config["ASSESSMENT_REGISTER_MINUTES"]
     dis_s = 60.0 * current_app.config["ASSESSMENT_DISPATCH_MINUTES"]
     registered = f.c.first_register.is_not(None)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index, case, func, select
+from sqlalchemy import Index, func, select, union_all
 
 from app.extensions import db
+from app.reports.case_facts import CANCELS, FACT_NAMES, REWORK, UNDO, CaseFacts, fact_columns
 from app.reports.models import Report, ReportEvent
 from app.reports.periods import Period
 
+__all__ = ["CANCELS", "GROUPINGS", "REWORK", "SATISFIED", "UNDO", "period_facts", "rate", "seconds_between",
+           "trail_facts"]
+
 GROUPINGS = ("department", "street", "grid", "category", "channel")
-UNDO = ("send_back", "unresolved", "reopen")  # entries after which an earlier handling no longer stands
-REWORK = ("send_back", "unresolved")  # 返工
-CANCELS = ("cancel", "mark_duplicate", "invalidate")
 SATISFIED = ("satisfied", "basically_satisfied")
 # Declared next to the queries that need them; migration asm0001 creates them. The trail's covering index lets the
 # per-case facts come from the index alone; updated_at finds cases changed since a period began.
@@ -32,42 +33,32 @@ def seconds_between(later, earlier):
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def trail_facts(period: Period, report_ids, with_departments: bool = False):
+def trail_select(period: Period, report_ids, with_departments: bool = False):
     """Per case: the trail's facts up to the period's end (last handling, last undo, counts of rework …).
 
     Without `with_departments` it reads only (report_id, action, created_at): PostgreSQL answers it from the covering
     index ix_report_events_facts alone (an index-only scan); counting re-routes needs the entries' data.
     """
-    ev = ReportEvent
-    at = ev.created_at
-
-    def last(*actions):
-        return func.max(case((ev.action.in_(actions), at)))
-
-    def count(*actions):
-        return func.count(case((ev.action.in_(actions), 1)))
-
+    ev = ReportEvent.__table__
     return (
-        select(
-            ev.report_id.label("report_id"),
-            last("handle").label("last_handle"),
-            last(*UNDO).label("last_undo"),
-            last(*CANCELS).label("cancelled_at"),
-            last("close").label("last_close"),
-            last("reopen", "unresolved").label("last_unclose"),
-            func.min(case((ev.action == "register", at))).label("first_register"),
-            func.min(case((ev.action == "dispatch", at))).label("first_dispatch"),
-            count("dispatch").label("n_dispatch"),
-            count(*REWORK).label("n_rework"),
-            count("supervise").label("n_supervise"),
-            *(
-                [func.count(func.distinct(case((ev.action == "dispatch", ev.data["department"].as_string()))))
-                 .label("n_departments")]
-                if with_departments
-                else []
-            ),
-        )
-        .where(at < period.end, ev.report_id.in_(report_ids))
-        .group_by(ev.report_id)
-        .subquery()
+        select(ev.c.report_id.label("report_id"), *fact_columns(ev, with_departments))
+        .where(ev.c.created_at < period.end, ev.c.report_id.in_(report_ids))
+        .group_by(ev.c.report_id)
     )
+
+
+def trail_facts(period: Period, report_ids, with_departments: bool = False):
+    """trail_select as a subquery: the facts aggregated from the trail alone (the reference the rollup must equal)."""
+    return trail_select(period, report_ids, with_departments).subquery()
+
+
+def period_facts(period: Period, report_ids, with_departments: bool = False):
+    """The same facts as trail_facts, from the rollup where it is exact: a case whose newest trail entry is before
+    the period's end has its case_facts row as its facts at that end; only the cases with entries at or after the
+    end (few for a past month, none for the running one) are aggregated from the trail."""
+    cf = CaseFacts.__table__
+    names = [*FACT_NAMES, *(["n_departments"] if with_departments else [])]
+    rolled = select(cf.c.report_id, *(cf.c[n] for n in names)).where(
+        cf.c.last_event_at < period.end, cf.c.report_id.in_(report_ids))
+    later = select(cf.c.report_id).where(cf.c.last_event_at >= period.end, cf.c.report_id.in_(report_ids))
+    return union_all(rolled, trail_select(period, later, with_departments)).subquery()
