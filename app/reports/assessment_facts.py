@@ -18,6 +18,8 @@ SATISFIED = ("satisfied", "basically_satisfied")
 # per-case facts come from the index alone; updated_at finds cases changed since a period began.
 FACTS_INDEX = Index("ix_report_events_facts", ReportEvent.report_id, ReportEvent.action, ReportEvent.created_at)
 UPDATED_INDEX = Index("ix_reports_updated_at", Report.updated_at)
+# Entries of one kind in a period (return visits for 满意率, 「群众反映未解决」 on the dashboard); migration facts0001.
+ACTION_AT_INDEX = Index("ix_report_events_action_at", ReportEvent.action, ReportEvent.created_at)
 
 
 def rate(num: int, den: int) -> float | None:

@@ -1,4 +1,5 @@
-"""facts: case_facts, the per-case rollup of the trail the assessment reads (one row per case), backfilled
+"""facts: case_facts, the per-case rollup of the trail the assessment reads (one row per case), backfilled; an
+index of trail entries by action and time (return visits of a period)
 
 Revision ID: facts0001
 Revises: mp0001
@@ -59,8 +60,10 @@ def upgrade():
     department = "data ->> 'department'" if postgres else "json_extract(data, '$.department')"
     op.execute(BACKFILL.format(department=department))
     op.create_index("ix_case_facts_last_event_at", "case_facts", ["last_event_at"])
+    op.create_index("ix_report_events_action_at", "report_events", ["action", "created_at"])
 
 
 def downgrade():
+    op.drop_index("ix_report_events_action_at", table_name="report_events")
     op.drop_index("ix_case_facts_last_event_at", table_name="case_facts")
     op.drop_table("case_facts")
