@@ -205,13 +205,15 @@ def _filtered(f: CaseFilter, actor: Actor, with_status: bool = True) -> Select:
 
 @dataclass
 class CasePage:
-    """One page of the case list."""
+    """One page of the case list. `capped`: a text search matched more than search.COUNT_CAP cases; `total` is then
+    the cap ("10,000+"), the page is newest first without ranking and the per-status counts are left out."""
 
     items: list[Report]
     total: int
     page: int
     per_page: int
     counts: dict[str, int]
+    capped: bool = False
 
     @property
     def pages(self) -> int:
@@ -219,26 +221,39 @@ class CasePage:
         return max(1, -(-self.total // self.per_page))
 
 
-def list_query(f: CaseFilter, actor: Actor) -> Select:
-    """The ordered, unpaginated list query (EXPLAIN tests and benchmarks look at this)."""
-    ranked = search.rank(f.q) if f.q and f.sort == "newest" and not search.is_case_number(f.q) else []
-    return _filtered(f, actor).order_by(*ranked, *SORTS[f.sort])
+def list_query(f: CaseFilter, actor: Actor, ranked: bool = True) -> Select:
+    """The ordered, unpaginated list query (EXPLAIN tests and benchmarks look at this); a text search is ranked
+    unless `ranked` is False (more hits than search.COUNT_CAP: then newest first, as without a search)."""
+    rank = search.rank(f.q) if ranked and f.q and f.sort == "newest" and not search.is_case_number(f.q) else []
+    return _filtered(f, actor).order_by(*rank, *SORTS[f.sort])
+
+
+def _count(query: Select, cap: int | None = None) -> int:
+    if cap is not None:
+        query = query.with_only_columns(Report.id).limit(cap + 1)
+    return db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
 def list_cases(f: CaseFilter, actor: Actor, with_counts: bool = True) -> CasePage:
-    """A page of cases with the total and the per-status counts for the same filters (status aside)."""
+    """A page of cases with the total and the per-status counts for the same filters (status aside).
+
+    A text search counts at most search.COUNT_CAP + 1 hits (a LIMIT'ed subquery): a common word matching a tenth of
+    a million cases is not counted, ranked and tallied per status in full."""
     base = _filtered(f, actor)
-    total = db.session.scalar(select(func.count()).select_from(base.order_by(None).subquery()))
+    text_search = bool(f.q) and not search.is_case_number(f.q)
+    total = _count(base, search.COUNT_CAP if text_search else None)
+    capped = text_search and total > search.COUNT_CAP
+    total = min(total, search.COUNT_CAP) if capped else total
     items = list(
         db.session.scalars(
-            list_query(f, actor)
+            list_query(f, actor, ranked=not capped)
             .options(selectinload(Report.category), selectinload(Report.department), selectinload(Report.grid))
             .limit(f.per_page)
             .offset((f.page - 1) * f.per_page)
         )
     )
     counts: dict[str, int] = {}
-    if with_counts:
+    if with_counts and not capped:
         sub = _filtered(f, actor, with_status=False).with_only_columns(Report.status).subquery()
         counts = dict(db.session.execute(select(sub.c.status, func.count()).group_by(sub.c.status)).all())
-    return CasePage(items=items, total=total or 0, page=f.page, per_page=f.per_page, counts=counts)
+    return CasePage(items=items, total=total, page=f.page, per_page=f.per_page, counts=counts, capped=capped)
