@@ -25,7 +25,7 @@ def area_rows(period: Period, by: str, actor: Actor) -> list[dict]:
     # The cohort is a CTE with the case columns the indicators need: the facts join it, the cases are read once.
     c = scoped(select(r.id, key.label("k"), r.deadline_at), actor).where(
         r.submitted_at >= period.start, r.submitted_at < period.end).cte("cohort")
-    f = period_facts(period, select(c.c.id))
+    f = period_facts(period, c)
     closed = and_(
         f.c.last_close.is_not(None),
         or_(f.c.last_unclose.is_(None), f.c.last_close > f.c.last_unclose),
@@ -37,14 +37,13 @@ def area_rows(period: Period, by: str, actor: Actor) -> list[dict]:
 
     q = (
         select(
-            c.c.k,
+            f.c.k,
             func.count().label("reported"),
             n(f.c.first_register.is_not(None)).label("registered"),
             n(closed).label("closed"),
-            n(and_(closed, f.c.last_close <= c.c.deadline_at)).label("closed_on_time"),
+            n(and_(closed, f.c.last_close <= f.c.deadline_at)).label("closed_on_time"),
         )
-        .join_from(c, f, f.c.report_id == c.c.id)
-        .group_by(c.c.k)
+        .group_by(f.c.k)
     )
     sums: dict = {}
     labels = _labels(by)
@@ -98,7 +97,7 @@ def centre(period: Period, actor: Actor) -> dict:
     r = Report
     c = scoped(select(r.id, r.submitted_at), actor).where(
         r.submitted_at >= period.start, r.submitted_at < period.end).cte("cohort")
-    f = period_facts(period, select(c.c.id), with_departments=True)
+    f = period_facts(period, c, with_departments=True)
     reg_s = 60.0 * current_app.config["ASSESSMENT_REGISTER_MINUTES"]
     dis_s = 60.0 * current_app.config["ASSESSMENT_DISPATCH_MINUTES"]
     registered = f.c.first_register.is_not(None)
@@ -110,11 +109,11 @@ def centre(period: Period, actor: Actor) -> dict:
     row = db.session.execute(
         select(
             n(registered).label("registered"),
-            n(and_(registered, seconds_between(f.c.first_register, c.c.submitted_at) <= reg_s)).label("reg_ok"),
+            n(and_(registered, seconds_between(f.c.first_register, f.c.submitted_at) <= reg_s)).label("reg_ok"),
             n(dispatched).label("dispatched"),
             n(and_(dispatched, seconds_between(f.c.first_dispatch, f.c.first_register) <= dis_s)).label("dis_ok"),
             n(f.c.n_departments > 1).label("rerouted"),
-        ).join_from(c, f, f.c.report_id == c.c.id)
+        )
     ).one()
     reg, reg_ok, dis, dis_ok, rerouted = (int(x or 0) for x in row[:5])
     accuracy = rate(dis - rerouted, dis)

@@ -1,5 +1,5 @@
 """facts: case_facts, the per-case rollup of the trail the assessment reads (one row per case), backfilled; an
-index of trail entries by action and time (return visits of a period)
+index of trail entries by action and time (return visits of a period); reports' updated_at index gains deadline_at
 
 Revision ID: facts0001
 Revises: mp0001
@@ -61,9 +61,13 @@ def upgrade():
     op.execute(BACKFILL.format(department=department))
     op.create_index("ix_case_facts_last_event_at", "case_facts", ["last_event_at"])
     op.create_index("ix_report_events_action_at", "report_events", ["action", "created_at"])
+    op.create_index("ix_reports_updated_deadline", "reports", ["updated_at", "deadline_at"])
+    op.drop_index("ix_reports_updated_at", table_name="reports")
 
 
 def downgrade():
+    op.create_index("ix_reports_updated_at", "reports", ["updated_at"])
+    op.drop_index("ix_reports_updated_deadline", table_name="reports")
     op.drop_index("ix_report_events_action_at", table_name="report_events")
     op.drop_index("ix_case_facts_last_event_at", table_name="case_facts")
     op.drop_table("case_facts")
