@@ -6,6 +6,10 @@ narrow row, written **in the same transaction as each trail entry**: a flush hoo
 of the cases whose trail entries the flush wrote (whichever use case wrote them: the workflow, 督办, return visits,
 seeds or tests), from the same column expressions the trail aggregation uses, so the two cannot drift apart.
 
+Two transactions never rewrite one case's row at once: every use case that appends to a trail first updates the
+case itself (its version: an optimistic check and a row lock held to the commit), so the second one's flush waits
+for the first one's commit and then aggregates both entries.
+
 `last_event_at` (the newest entry) is what keeps the "as of the period's end" rule exact: a case whose last entry is
 before the period's end has exactly these facts at that end; only the others are aggregated from the trail
 (assessment_facts.period_facts).
