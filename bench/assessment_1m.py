@@ -2,10 +2,13 @@
 search, the map for one street and a 100,000-row export: p50/p99, plans (EXPLAIN ANALYZE) and peak memory.
 
 The data is made by the database itself (INSERT … SELECT over generate_series: one multi-row statement per table),
-so the million cases and their ~6 million trail entries take a few minutes, not hours.
+so the million cases and their ~6 million trail entries take a few minutes, not hours. Case ids follow submission
+times and trail entries are written in time order, as the app writes them; the trail is written around the session,
+so the per-case rollup case_facts is then filled in one INSERT … SELECT (as migration facts0001 does).
 
-    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/baixing_h3 .venv/bin/python bench/assessment_1m.py
-    (--cases 1000000 --runs 20 --plans docs/bench/assessment_plans.txt; --drop drops the tables at the end)
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/baixing_bench .venv/bin/python bench/assessment_1m.py
+    (--cases 1000000 --runs 20 --plans docs/bench/assessment_plans.txt; --drop drops the tables at the end;
+     --reuse --only exports, once with OPENPYXL_LXML=False, compares the XLSX export with and without lxml)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from flask import current_app
 from sqlalchemy import event, text
 from werkzeug.datastructures import MultiDict
 
@@ -27,7 +31,9 @@ from app import create_app
 from app.citizens.services import Actor
 from app.extensions import db
 from app.reports import exports, queries
-from app.reports.assessment import assess
+from app.reports.assessment import assess, summary
+from app.reports.case_facts import CaseFacts, rebuild
+from app.reports.dashboard import dashboard
 from app.reports.map_data import map_points
 from app.reports.periods import month
 from app.seed import seed_reference
@@ -45,14 +51,17 @@ ROADS = [
 # Stage times of every case, then its status from them ("now" is the end of the year); one statement.
 CASES_SQL = """
 CREATE UNLOGGED TABLE bench_cases AS
-WITH base AS (
-  SELECT i,
-         now() - (random() * interval '365 days') AS t_sub,
+WITH sub AS (
+  SELECT now() - (random() * interval '365 days') AS t_sub FROM generate_series(1, :n)
+), base AS (
+  -- Case ids (and numbers) in submission order, as the app assigns them: a month's cases sit together in the
+  -- table, as they do in a real one (random times on sequential ids would spread every month over all of it).
+  SELECT row_number() OVER (ORDER BY t_sub) AS i, t_sub,
          random() AS r1, random() AS r2, random() AS r3, random() AS r4, random() AS r5, random() AS r6,
          (SELECT array_agg(id ORDER BY id) FROM departments) AS depts,
          (SELECT array_agg(id ORDER BY id) FROM grid_cells WHERE level >= 2) AS grids,
          (SELECT array_agg(id ORDER BY id) FROM categories WHERE parent_id IS NOT NULL) AS cats
-  FROM generate_series(1, :n) AS i
+  FROM sub
 ), stages AS (
   SELECT *,
          t_sub + (5 + r1 * 55) * interval '1 minute' AS t_reg,
@@ -98,6 +107,7 @@ CROSS JOIN LATERAL (SELECT
        WHEN c.t_dis < now() THEN 'dispatched' WHEN c.t_reg < now() THEN 'registered' ELSE 'reported' END AS status,
   LEAST(now(), GREATEST(c.t_sub, CASE WHEN c.cancelled THEN c.t_sub + interval '1 hour' ELSE c.t_close END))
     AS updated) s
+ORDER BY c.i
 """
 EVENTS_SQL = """
 INSERT INTO report_events (report_id, seq, action, from_status, to_status, actor_kind, actor_name, data, created_at)
@@ -120,6 +130,7 @@ FROM bench_cases c JOIN departments d ON d.id = c.dept CROSS JOIN LATERAL (VALUE
            ELSE '{"rating": "dissatisfied", "resolved": true}' END)
 ) AS v(seq, action, at, keep, data)
 WHERE v.keep AND v.at < now()
+ORDER BY v.at  -- appended as they happen
 """
 
 
@@ -138,12 +149,22 @@ def generate(n: int) -> dict:
             out[name] = time.perf_counter() - t0
         conn.execute(text("SELECT setval(pg_get_serial_sequence('reports', 'id'), (SELECT max(id) FROM reports))"))
         conn.execute(text("DROP TABLE bench_cases"))
+    out["case_facts"] = build_case_facts()
     t0 = time.perf_counter()
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE reports"))
-        conn.execute(text("VACUUM ANALYZE report_events"))
+        for table in ("reports", "report_events", "case_facts"):
+            conn.execute(text(f"VACUUM ANALYZE {table}"))
     out["vacuum analyze"] = time.perf_counter() - t0
     return out
+
+
+def build_case_facts() -> float:
+    """The trail was written around the session (no flush hook): fill the rollup as migration facts0001 does."""
+    t0 = time.perf_counter()
+    CaseFacts.__table__.create(db.engine, checkfirst=True)
+    with db.engine.begin() as conn:
+        rebuild(conn)
+    return time.perf_counter() - t0
 
 
 class Captured:
@@ -178,6 +199,45 @@ def explain(fn) -> str:
     return "\n\n".join(plans)
 
 
+def measure_queries(cases, m, admin, args) -> None:
+    """p50/p99 of each call, then the plans of its statements; the finished month kept in Redis."""
+    plans = []
+    print(f"\nperiod {m.first}..{m.last}; {args.runs} runs each (after one warm-up)\n")
+    print("| query | p50 ms | p99 ms |\n|---|---:|---:|")
+    for name, fn in cases:
+        fn()
+        samples = timed(fn, args.runs)
+        db.session.rollback()
+        print(f"| {name} | {pct(samples, 50) * 1000:.0f} | {pct(samples, 99) * 1000:.0f} |", flush=True)
+        plans.append(f"=== {name}\n" + explain(fn))
+    current_app.config.update(ASSESSMENT_CACHE_TTL_S=3600, ASSESSMENT_LIVE_TTL_S=60)
+    assess(m, "department", admin)  # computed once, then kept (a finished month)
+    samples = timed(lambda: assess(m, "department", admin), args.runs)
+    print(f"| assessment by department, finished month, kept in Redis | {pct(samples, 50) * 1000:.1f} | "
+          f"{pct(samples, 99) * 1000:.1f} |", flush=True)
+    Path(args.plans).write_text("\n\n".join(plans) + "\n", encoding="utf-8")
+    print(f"\nplans written to {args.plans}")
+
+
+def measure_exports(app, admin, rows: int) -> None:
+    """Time and peak Python heap of the CSV and XLSX downloads of `rows` cases (XLSX: says whether lxml wrote it)."""
+    from openpyxl.xml import LXML
+
+    limit_filter = queries.CaseFilter()
+    app.config["EXPORT_MAX_ROWS"] = rows
+    for name, stream in (("CSV", exports.cases_csv), (f"XLSX ({'lxml' if LXML else 'no lxml'})", exports.cases_xlsx)):
+        t0 = time.perf_counter()
+        size = sum(len(c) for c in stream(limit_filter, admin))
+        seconds = time.perf_counter() - t0
+        tracemalloc.start()
+        for _ in stream(limit_filter, admin):
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"| export {rows:,} rows, {name} ({size / 1e6:.1f} MB) | {seconds:.1f} s | "
+              f"peak Python heap {peak / 1e6:.1f} MB |", flush=True)
+
+
 def main() -> None:
     """Generate, measure, print the table, write the plans."""
     parser = argparse.ArgumentParser()
@@ -187,6 +247,8 @@ def main() -> None:
     parser.add_argument("--plans", default="docs/bench/assessment_plans.txt")
     parser.add_argument("--drop", action="store_true", help="drop every table afterwards (disk)")
     parser.add_argument("--reuse", action="store_true", help="measure the data a previous run generated")
+    parser.add_argument("--only", choices=("all", "queries", "exports"), default="all",
+                        help="exports: only the downloads (run it with OPENPYXL_LXML=False to compare without lxml)")
     args = parser.parse_args()
     cfg = {"MAP_MAX_POINTS": 5000, "ASSESSMENT_CACHE_TTL_S": 0, "ASSESSMENT_LIVE_TTL_S": 0}
     if args.reuse:
@@ -202,8 +264,15 @@ def main() -> None:
             total = time.perf_counter() - t0
             print(f"generated {args.cases:,} cases in {total:.0f} s: "
                   + ", ".join(f"{k} {v:.0f} s" for k, v in steps.items()), flush=True)
-        counts = db.session.execute(text("SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM report_events)"))
-        print("cases {:,}, trail entries {:,}".format(*counts.one()), flush=True)
+        if args.reuse and not db.session.scalar(text("SELECT to_regclass('case_facts') IS NOT NULL "
+                                                     "AND EXISTS (SELECT 1 FROM case_facts)")):
+            db.session.rollback()
+            print(f"case_facts built in {build_case_facts():.0f} s", flush=True)
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE case_facts"))
+        counts = db.session.execute(text("SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM report_events), "
+                                         "(SELECT count(*) FROM case_facts)"))
+        print("cases {:,}, trail entries {:,}, case_facts rows {:,}".format(*counts.one()), flush=True)
         last = db.session.scalar(text("SELECT max(submitted_at) FROM reports"))
         m = month(last.year, last.month - 1 if last.month > 1 else 12) if last.month > 1 else month(last.year - 1, 12)
         admin = Actor(kind="staff", id=1, role="admin", name="bench")
@@ -211,7 +280,8 @@ def main() -> None:
         cases = [
             ("assessment, one month, by department", lambda: assess(m, "department", admin)),
             ("assessment, one month, by grid", lambda: assess(m, "grid", admin)),
-            ("dashboard, one month", lambda: queries.dashboard(admin, first=m.first, last=m.last)),
+            ("dashboard charts, one month", lambda: dashboard(admin, first=m.first, last=m.last)),
+            ("dashboard headline (assessment summary), one month", lambda: summary(m, admin)),
             ("text search q=观音桥步行街15号 (~300 hits, first page + counts)", lambda: queries.list_cases(
                 queries.CaseFilter.from_args(MultiDict({"q": "观音桥步行街15号"})), admin)),
             ("text search q=井盖破损 (1 case in 12 hits, first page + counts)", lambda: queries.list_cases(
@@ -219,35 +289,10 @@ def main() -> None:
             (f"map query, one street ({street})", lambda: map_points(
                 queries.CaseFilter.from_args(MultiDict({"grid": street})), admin)),
         ]
-        plans = []
-        print(f"\nperiod {m.first}..{m.last}; {args.runs} runs each (after one warm-up)\n")
-        print("| query | p50 ms | p99 ms |\n|---|---:|---:|")
-        for name, fn in cases:
-            fn()
-            samples = timed(fn, args.runs)
-            db.session.rollback()
-            print(f"| {name} | {pct(samples, 50) * 1000:.0f} | {pct(samples, 99) * 1000:.0f} |", flush=True)
-            plans.append(f"=== {name}\n" + explain(fn))
-        app.config.update(ASSESSMENT_CACHE_TTL_S=3600, ASSESSMENT_LIVE_TTL_S=60)
-        assess(m, "department", admin)  # computed once, then kept (a finished month)
-        samples = timed(lambda: assess(m, "department", admin), args.runs)
-        print(f"| assessment by department, finished month, kept in Redis | {pct(samples, 50) * 1000:.1f} | "
-              f"{pct(samples, 99) * 1000:.1f} |", flush=True)
-        limit_filter = queries.CaseFilter()
-        app.config["EXPORT_MAX_ROWS"] = args.export_rows
-        for name, stream in (("CSV", exports.cases_csv), ("XLSX", exports.cases_xlsx)):
-            t0 = time.perf_counter()
-            size = sum(len(c) for c in stream(limit_filter, admin))
-            seconds = time.perf_counter() - t0
-            tracemalloc.start()
-            for _ in stream(limit_filter, admin):
-                pass
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            print(f"| export {args.export_rows:,} rows, {name} ({size / 1e6:.1f} MB) | {seconds:.1f} s | "
-                  f"peak Python heap {peak / 1e6:.1f} MB |", flush=True)
-        Path(args.plans).write_text("\n\n".join(plans) + "\n", encoding="utf-8")
-        print(f"\nplans written to {args.plans}")
+        if args.only in ("all", "queries"):
+            measure_queries(cases, m, admin, args)
+        if args.only in ("all", "exports"):
+            measure_exports(app, admin, args.export_rows)
         if args.drop:
             db.session.remove()
             db.drop_all()

@@ -74,7 +74,21 @@ def app(tmp_path, request):
         seed_reference()
         yield application
         db.session.remove()
+        _assert_case_facts_current()
         db.engine.dispose()
+
+
+def _assert_case_facts_current() -> None:
+    """After every test: the trail's rollup (case_facts) equals the aggregation of the trail, whichever use cases the
+    test ran, so every path that writes trail entries is checked to keep it current in its transaction."""
+    from sqlalchemy import inspect
+
+    from app.reports.case_facts import differences
+
+    with db.engine.connect() as conn:
+        if "case_facts" in inspect(conn).get_table_names():
+            stale = differences(conn)
+            assert stale == [], f"case_facts differs from the trail for cases {stale[:20]}"
 
 
 @pytest.fixture

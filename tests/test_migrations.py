@@ -66,3 +66,38 @@ def test_on_postgresql_the_migrated_audit_log_refuses_update_and_delete(tmp_path
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT actor_name FROM audit_log")).scalars().all() == ["x"]
         db.engine.dispose()
+
+
+def test_facts0001_backfills_case_facts_from_an_existing_trail(tmp_path, empty_db_url):
+    """Upgrading a database that already has cases and trails fills case_facts with one row per case, equal to the
+    trail's aggregation (the same check tests/conftest.py makes after every test)."""
+    from app.reports.case_facts import differences
+
+    app = create_app(make_config(tmp_path, DATABASE_URL=empty_db_url, MIGRATIONS_DIR=MIGRATIONS))
+    with app.app_context():
+        upgrade(directory=MIGRATIONS, revision="mp0001")
+        trail = [(1, "submit", "2026-11-02 01:00:00", "{}"), (1, "register", "2026-11-02 01:10:00", "{}"),
+                 (1, "dispatch", "2026-11-02 01:20:00", '{"department": "JB-CGJ"}'),
+                 (1, "dispatch", "2026-11-02 02:00:00", '{"department": "JB-HWS"}'),
+                 (1, "handle", "2026-11-03 08:00:00", "{}"), (1, "send_back", "2026-11-03 09:00:00", "{}"),
+                 (1, "handle", "2026-11-04 08:00:00", "{}"), (2, "submit", "2026-11-05 00:00:00", "{}"),
+                 (2, "cancel", "2026-11-05 01:00:00", "{}")]
+        with db.engine.begin() as conn:
+            for rid in (1, 2):
+                conn.execute(text(
+                    "INSERT INTO reports (id, case_number, description, needs_location, lat, lng, raw_lat, raw_lng, "
+                    "raw_crs, status, channel, overdue, supervised, version, submitted_at, updated_at, moderation) "
+                    f"VALUES ({rid}, 'JB{rid:010d}', 'x', false, 29.5, 106.5, 29.5, 106.5, 'wgs84', 'reported', "
+                    "'wechat', false, false, 1, '2026-11-02 01:00:00+00', '2026-11-02 01:00:00+00', 'clear')"))
+            for seq, (rid, action, at, data) in enumerate(trail, start=1):
+                conn.execute(text(
+                    "INSERT INTO report_events (report_id, seq, action, to_status, actor_kind, actor_name, "
+                    "visibility, data, created_at) VALUES (:r, :s, :a, 'x', 'staff', 'x', 'internal', :d, :t)"),
+                    {"r": rid, "s": seq, "a": action, "d": data, "t": at + "+00:00" if ON_POSTGRES else at})
+        upgrade(directory=MIGRATIONS, revision="facts0001")
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT report_id, n_dispatch, n_rework, n_departments FROM case_facts "
+                                     "ORDER BY report_id")).all()
+            assert [tuple(r) for r in rows] == [(1, 2, 1, 2), (2, 0, 0, 0)]
+            assert differences(conn) == []
+        db.engine.dispose()

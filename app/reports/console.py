@@ -13,6 +13,7 @@ from app.events import utcnow
 from app.extensions import db
 from app.media import MediaRejected, path_for, store_image
 from app.reports import assessment, queries
+from app.reports.dashboard import dashboard as dashboard_figures
 from app.reports.feedback import case_feedback, return_visits
 from app.reports.map_data import case_point
 from app.reports.models import (
@@ -350,6 +351,6 @@ def dashboard():
     if period is None:
         today = local_today()
         period = Period("last30", today - timedelta(days=29), today)
-    d = queries.dashboard(g.actor, first=period.first, last=period.last)
+    d = dashboard_figures(g.actor, first=period.first, last=period.last)
     summary = assessment.summary(period, g.actor)
     return render_template("console/dashboard.html", d=d, s=summary, p=period.as_json()), status

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.events import utcnow
 from app.extensions import UTCDateTime, db
+from app.reports.case_facts import CaseFacts  # noqa: F401  (the trail's rollup: its table and flush hook load with the models)
 
 STATUSES = ("reported", "registered", "dispatched", "handled", "verified", "closed", "cancelled", "unresolved")
 # "unresolved": a citizen answered the return visit with 不满意（问题没有解决）; back in the dispatcher's queue.

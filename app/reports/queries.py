@@ -1,9 +1,7 @@
-"""Read side of cases: the filtered, scoped, paginated list and the dashboard figures (no writes here)."""
+"""Read side of cases: the filtered, scoped, paginated list (no writes here; the dashboard is in dashboard.py)."""
 
 from __future__ import annotations
 
-import math
-import statistics
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -13,19 +11,15 @@ from sqlalchemy import Index, Select, func, select
 from sqlalchemy.orm import selectinload
 
 from app.citizens.services import Actor
-from app.events import utcnow
 from app.extensions import db
 from app.reports import search
-from app.reports.feedback import satisfaction
 from app.reports.models import (
     CHANNELS,
-    OPEN_STATUSES,
     STATUSES,
     Category,
     Department,
     GridCell,
     Report,
-    ReportEvent,
 )
 
 # The "deadline" sort over all cases needs its own index (the sweep's (status, deadline_at) serves only a status
@@ -211,13 +205,15 @@ def _filtered(f: CaseFilter, actor: Actor, with_status: bool = True) -> Select:
 
 @dataclass
 class CasePage:
-    """One page of the case list."""
+    """One page of the case list. `capped`: a text search matched more than search.COUNT_CAP cases; `total` is then
+    the cap ("10,000+"), the page is newest first without ranking and the per-status counts are left out."""
 
     items: list[Report]
     total: int
     page: int
     per_page: int
     counts: dict[str, int]
+    capped: bool = False
 
     @property
     def pages(self) -> int:
@@ -225,145 +221,39 @@ class CasePage:
         return max(1, -(-self.total // self.per_page))
 
 
-def list_query(f: CaseFilter, actor: Actor) -> Select:
-    """The ordered, unpaginated list query (EXPLAIN tests and benchmarks look at this)."""
-    ranked = search.rank(f.q) if f.q and f.sort == "newest" and not search.is_case_number(f.q) else []
-    return _filtered(f, actor).order_by(*ranked, *SORTS[f.sort])
+def list_query(f: CaseFilter, actor: Actor, ranked: bool = True) -> Select:
+    """The ordered, unpaginated list query (EXPLAIN tests and benchmarks look at this); a text search is ranked
+    unless `ranked` is False (more hits than search.COUNT_CAP: then newest first, as without a search)."""
+    rank = search.rank(f.q) if ranked and f.q and f.sort == "newest" and not search.is_case_number(f.q) else []
+    return _filtered(f, actor).order_by(*rank, *SORTS[f.sort])
+
+
+def _count(query: Select, cap: int | None = None) -> int:
+    if cap is not None:
+        query = query.with_only_columns(Report.id).limit(cap + 1)
+    return db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
 def list_cases(f: CaseFilter, actor: Actor, with_counts: bool = True) -> CasePage:
-    """A page of cases with the total and the per-status counts for the same filters (status aside)."""
+    """A page of cases with the total and the per-status counts for the same filters (status aside).
+
+    A text search counts at most search.COUNT_CAP + 1 hits (a LIMIT'ed subquery): a common word matching a tenth of
+    a million cases is not counted, ranked and tallied per status in full."""
     base = _filtered(f, actor)
-    total = db.session.scalar(select(func.count()).select_from(base.order_by(None).subquery()))
+    text_search = bool(f.q) and not search.is_case_number(f.q)
+    total = _count(base, search.COUNT_CAP if text_search else None)
+    capped = text_search and total > search.COUNT_CAP
+    total = min(total, search.COUNT_CAP) if capped else total
     items = list(
         db.session.scalars(
-            list_query(f, actor)
+            list_query(f, actor, ranked=not capped)
             .options(selectinload(Report.category), selectinload(Report.department), selectinload(Report.grid))
             .limit(f.per_page)
             .offset((f.page - 1) * f.per_page)
         )
     )
     counts: dict[str, int] = {}
-    if with_counts:
+    if with_counts and not capped:
         sub = _filtered(f, actor, with_status=False).with_only_columns(Report.status).subquery()
         counts = dict(db.session.execute(select(sub.c.status, func.count()).group_by(sub.c.status)).all())
-    return CasePage(items=items, total=total or 0, page=f.page, per_page=f.per_page, counts=counts)
-
-
-# ------------------------------------------------------------------------------------------------ dashboard
-
-
-@dataclass
-class Dashboard:
-    """The figures behind the dashboard's charts."""
-
-    days: list[date]
-    per_day: dict[str, list[int]]  # status -> count per day (cases submitted that day, by their current status)
-    by_category: list[tuple[str, int]]
-    by_department: list[tuple[str, int]]
-    overdue_by_department: list[tuple[str, int]]
-    median_hours_to_close: float | None
-    closed_count: int
-    heat: list[list[int]]  # rows north → south, columns west → east
-    heat_box: tuple[float, float, float, float]
-    total: int
-    outlines: list[tuple[str, list[list[tuple[float, float]]]]] = field(default_factory=list)
-    # Return visits answered in the period (满意率 = (satisfied + basically_satisfied) / answered) and the cases sent
-    # back by citizens as 「群众反映未解决」 (返工).
-    satisfaction: dict = field(default_factory=dict)
-    reworked: int = 0
-
-
-def dashboard(
-    actor: Actor, days: int = 30, heat_size: int = 24, first: date | None = None, last: date | None = None
-) -> Dashboard:
-    """Aggregate the cases the actor may see submitted in the last `days` days, or from `first` to `last` (local)."""
-    tz = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
-    if first is None or last is None:
-        last = utcnow().astimezone(tz).date()
-        first = last - timedelta(days=days - 1)
-    days = (last - first).days + 1
-    since, until = local_day_start(first), local_day_start(last + timedelta(days=1))
-    base = scoped(select(Report), actor).where(Report.submitted_at >= since, Report.submitted_at < until).subquery()
-    rows = db.session.execute(
-        select(base.c.submitted_at, base.c.status, base.c.category_id, base.c.department_id, base.c.overdue,
-               base.c.lat, base.c.lng, base.c.closed_at)
-    ).all()
-    day_list = [first + timedelta(days=i) for i in range(days)]
-    per_day = {s: [0] * days for s in STATUSES}
-    cats = {c.id: c for c in db.session.scalars(select(Category))}
-    depts = {d.id: d.name for d in db.session.scalars(select(Department))}
-    by_cat: dict[str, int] = {}
-    by_dept: dict[str, int] = {}
-    overdue: dict[str, int] = {}
-    close_hours: list[float] = []
-    minlat, minlng, maxlat, maxlng = _service_box()
-    # Square cells on the ground: as many rows as the box is tall relative to its width (a degree of longitude
-    # shrinks with cos(latitude)).
-    ground_ratio = (maxlat - minlat) / ((maxlng - minlng) * math.cos(math.radians((minlat + maxlat) / 2)))
-    heat_rows = max(4, min(3 * heat_size, round(heat_size * ground_ratio)))
-    heat = [[0] * heat_size for _ in range(heat_rows)]
-    for r in rows:
-        idx = (r.submitted_at.astimezone(tz).date() - first).days
-        if 0 <= idx < days:
-            per_day[r.status][idx] += 1
-        cat = cats.get(r.category_id)
-        cls = (cats.get(cat.parent_id) if cat and cat.parent_id else cat) if cat else None
-        by_cat[cls.name if cls else "未分类"] = by_cat.get(cls.name if cls else "未分类", 0) + 1
-        dname = depts.get(r.department_id, "未指定")
-        by_dept[dname] = by_dept.get(dname, 0) + 1
-        if r.overdue and r.status in OPEN_STATUSES:
-            overdue[dname] = overdue.get(dname, 0) + 1
-        if r.closed_at is not None and r.status == "closed":
-            close_hours.append((r.closed_at - r.submitted_at).total_seconds() / 3600)
-        if r.lat is not None and minlat <= r.lat <= maxlat and minlng <= r.lng <= maxlng:  # unplaced: no cell
-            row = min(heat_rows - 1, int((maxlat - r.lat) / (maxlat - minlat) * heat_rows))
-            col = min(heat_size - 1, int((r.lng - minlng) / (maxlng - minlng) * heat_size))
-            heat[row][col] += 1
-
-    def top(d: dict[str, int], n: int = 12) -> list[tuple[str, int]]:
-        return sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-
-    return Dashboard(
-        days=day_list,
-        per_day={s: v for s, v in per_day.items() if any(v)},
-        by_category=top(by_cat),
-        by_department=top(by_dept),
-        overdue_by_department=top(overdue),
-        median_hours_to_close=round(statistics.median(close_hours), 1) if close_hours else None,
-        closed_count=len(close_hours),
-        heat=heat,
-        heat_box=(minlat, minlng, maxlat, maxlng),
-        total=len(rows),
-        outlines=_grid_outlines((minlat, minlng, maxlat, maxlng)),
-        satisfaction=satisfaction(since, scoped(select(Report.id), actor)),
-        reworked=db.session.scalar(
-            select(func.count()).select_from(ReportEvent).where(
-                ReportEvent.action == "unresolved", ReportEvent.created_at >= since,
-                ReportEvent.report_id.in_(scoped(select(Report.id), actor)))
-        ),
-    )
-
-
-def _grid_outlines(box: tuple[float, float, float, float], level: int = 2) -> list:
-    """Street/town grid cells as rings of (x, y) fractions of the box (0..1, y down), to draw under the heat."""
-    minlat, minlng, maxlat, maxlng = box
-    out = []
-    for cell in db.session.scalars(select(GridCell).where(GridCell.level == level).order_by(GridCell.code)):
-        geom = cell.geometry or {}
-        polygons = [geom.get("coordinates", [])] if geom.get("type") == "Polygon" else geom.get("coordinates", [])
-        rings = []
-        for polygon in polygons:
-            for ring in polygon[:1]:  # outer ring only
-                step = max(1, len(ring) // 200)
-                rings.append([
-                    (round((lng - minlng) / (maxlng - minlng), 4), round((maxlat - lat) / (maxlat - minlat), 4))
-                    for lng, lat, *_ in ring[::step]
-                ])
-        out.append((cell.name, rings))
-    return out
-
-
-def _service_box() -> tuple[float, float, float, float]:
-    """The service area's bounding box (minlat, minlng, maxlat, maxlng) for the heat picture."""
-    return current_app.extensions["service_area"].bbox
+    return CasePage(items=items, total=total, page=f.page, per_page=f.per_page, counts=counts, capped=capped)

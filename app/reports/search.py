@@ -14,6 +14,8 @@ from app.extensions import db
 from app.reports.models import Report
 
 MAX_QUERY_CHARS = 100
+# A text search counts (and ranks) at most this many hits; more are shown as "10,000+", newest first.
+COUNT_CAP = 10_000
 CASE_NUMBER = re.compile(r"^[A-Za-z]{1,4}\d{8,14}$")
 
 # Declared here, next to the query that needs them; created by migration asm0001 (and by create_all in tests). On

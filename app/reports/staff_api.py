@@ -128,6 +128,7 @@ def list_cases():
     return jsonify(
         items=[case_summary(r) for r in page.items],
         total=page.total,
+        total_capped=page.capped,
         page=page.page,
         per_page=page.per_page,
         counts=page.counts,

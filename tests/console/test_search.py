@@ -73,3 +73,19 @@ def test_the_console_list_searches_too(as_role):
     r = report("路口有人摆摊卖水果", address="观音桥步行街")
     html = as_role("dispatcher").get("/console/", query_string={"q": "步行街"}).get_data(as_text=True)
     assert f'data-case="{r.case_number}"' in html
+
+
+def test_a_term_with_more_hits_than_the_cap_is_counted_as_cap_plus_and_listed_newest_first(
+        client, token, monkeypatch, as_role):
+    from app.reports import search
+
+    monkeypatch.setattr(search, "COUNT_CAP", 3)
+    cases = [report(f"井盖破损第{i}处") for i in range(5)]
+    report("路灯不亮")
+    body = client.get("/api/staff/cases", headers=token, query_string={"q": "井盖"}).get_json()
+    assert (body["total"], body["total_capped"], body["counts"]) == (3, True, {})
+    assert [i["case_number"] for i in body["items"]] == [c.case_number for c in reversed(cases)]  # newest first
+    html = as_role("admin").get("/console/", query_string={"q": "井盖"}).get_data(as_text=True)
+    assert "共 3+ 件" in html and "匹配过多" in html
+    exact = client.get("/api/staff/cases", headers=token, query_string={"q": "井盖破损第2处"}).get_json()
+    assert (exact["total"], exact["total_capped"], exact["counts"]) == (1, False, {"reported": 1})

@@ -1,0 +1,138 @@
+"""The per-case facts rollup (table case_facts): one row per case, the aggregation of its whole trail.
+
+The assessment's indicators come from per-case facts of the trail (last handling, last undo, counts of re-work …).
+Aggregating ~500,000 trail entries for a month took seconds at 1,000,000 cases, so every case keeps its facts in one
+narrow row, written **in the same transaction as each trail entry**: a flush hook on the session recomputes the rows
+of the cases whose trail entries the flush wrote (whichever use case wrote them: the workflow, 督办, return visits,
+seeds or tests), from the same column expressions the trail aggregation uses, so the two cannot drift apart.
+
+Two transactions never rewrite one case's row at once: every use case that appends to a trail first updates the
+case itself (its version: an optimistic check and a row lock held to the commit), so the second one's flush waits
+for the first one's commit and then aggregates both entries.
+
+`last_event_at` (the newest entry) is what keeps the "as of the period's end" rule exact: a case whose last entry is
+before the period's end has exactly these facts at that end; only the others are aggregated from the trail
+(assessment_facts.period_facts).
+
+This module imports no other module of app.reports (models.py imports it), so it names report_events by its table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, case, delete, event, func, insert, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from app.extensions import UTCDateTime, db
+
+UNDO = ("send_back", "unresolved", "reopen")  # entries after which an earlier handling no longer stands
+REWORK = ("send_back", "unresolved")  # 返工
+CANCELS = ("cancel", "mark_duplicate", "invalidate")
+FACT_NAMES = ("last_handle", "last_undo", "cancelled_at", "last_close", "last_unclose", "first_register",
+              "first_dispatch", "n_dispatch", "n_rework", "n_supervise")
+
+
+class CaseFacts(db.Model):
+    """The facts of one case's whole trail (see the module's docstring); written by the flush hook only."""
+
+    __tablename__ = "case_facts"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True, autoincrement=False)
+    last_handle: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_undo: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_close: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_unclose: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_register: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_dispatch: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    n_dispatch: Mapped[int] = mapped_column(Integer)
+    n_rework: Mapped[int] = mapped_column(Integer)
+    n_supervise: Mapped[int] = mapped_column(Integer)
+    n_departments: Mapped[int] = mapped_column(Integer)  # distinct departments dispatched to (re-routes)
+    last_event_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def fact_columns(ev, with_departments: bool = True) -> list:
+    """The aggregate columns (labelled as CaseFacts' columns) over trail entries `ev` (report_events or an alias),
+    to be grouped by ev.report_id. The one definition both the rollup and the as-of-a-date aggregation use."""
+    at = ev.c.created_at
+
+    def last(*actions):
+        return func.max(case((ev.c.action.in_(actions), at)))
+
+    def count(*actions):
+        return func.count(case((ev.c.action.in_(actions), 1)))
+
+    cols = [
+        last("handle").label("last_handle"),
+        last(*UNDO).label("last_undo"),
+        last(*CANCELS).label("cancelled_at"),
+        last("close").label("last_close"),
+        last("reopen", "unresolved").label("last_unclose"),
+        func.min(case((ev.c.action == "register", at))).label("first_register"),
+        func.min(case((ev.c.action == "dispatch", at))).label("first_dispatch"),
+        count("dispatch").label("n_dispatch"),
+        count(*REWORK).label("n_rework"),
+        count("supervise").label("n_supervise"),
+    ]
+    if with_departments:
+        department = ev.c.data["department"].as_string()
+        cols.append(func.count(func.distinct(case((ev.c.action == "dispatch", department)))).label("n_departments"))
+    return cols
+
+
+def trail_table():
+    """report_events as a Table (the ORM class lives in models.py, which imports this module)."""
+    return db.metadata.tables["report_events"]
+
+
+def refresh_statement(report_ids=None):
+    """INSERT … SELECT of the facts of the cases `report_ids` (a list or a subquery; None: every case)."""
+    ev = trail_table()
+    q = select(ev.c.report_id, *fact_columns(ev), func.max(ev.c.created_at).label("last_event_at"))
+    if report_ids is not None:
+        q = q.where(ev.c.report_id.in_(report_ids))
+    q = q.group_by(ev.c.report_id)
+    names = ["report_id", *FACT_NAMES, "n_departments", "last_event_at"]
+    return insert(CaseFacts.__table__).from_select(names, q)
+
+
+def refresh(connection, report_ids) -> None:
+    """Recompute the rows of these cases from their trail, on `connection` (the caller's transaction)."""
+    ids = sorted(set(report_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        connection.execute(delete(CaseFacts.__table__).where(CaseFacts.report_id.in_(chunk)))
+        connection.execute(refresh_statement(chunk))
+
+
+def rebuild(connection) -> None:
+    """Every case's row from the trail (after a bulk load that bypassed the session, e.g. bench/)."""
+    connection.execute(delete(CaseFacts.__table__))
+    connection.execute(refresh_statement())
+
+
+def differences(connection) -> list[int]:
+    """Ids of the cases whose stored row differs from their trail's aggregation (empty when the rollup is current)."""
+    cf = CaseFacts.__table__
+    ev = trail_table()
+    names = [*FACT_NAMES, "n_departments", "last_event_at"]
+    fresh_q = select(ev.c.report_id, *fact_columns(ev), func.max(ev.c.created_at).label("last_event_at")).group_by(
+        ev.c.report_id)
+    fresh = {row[0]: tuple(row[1:]) for row in connection.execute(fresh_q)}
+    stored = {row[0]: tuple(row[1:]) for row in connection.execute(select(cf.c.report_id, *(cf.c[n] for n in names)))}
+    return sorted(k for k in set(fresh) | set(stored) if fresh.get(k) != stored.get(k))
+
+
+@event.listens_for(Session, "after_flush")
+def _keep_current(session: Session, flush_context) -> None:
+    """After a flush that wrote trail entries, recompute their cases' rows in the same transaction."""
+    touched = {
+        obj.report_id
+        for group in (session.new, session.dirty, session.deleted)
+        for obj in group
+        if getattr(obj, "__tablename__", None) == "report_events" and obj.report_id is not None
+    }
+    if touched:
+        refresh(session.connection(), touched)

@@ -1,0 +1,131 @@
+"""The per-case facts rollup (case_facts): kept current in the trail's own transaction, and the assessment computed
+from rollup + trail equals the assessment computed from the trail alone, on randomised cases and periods.
+
+(tests/conftest.py also checks, after every test of the suite, that case_facts equals the trail's aggregation: every
+use case that writes trail entries is covered wherever it is tested.)
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, select
+
+from app.extensions import db
+from app.reports import assessment, assessment_areas
+from app.reports.assessment_facts import trail_facts
+from app.reports.case_facts import CaseFacts, differences, rebuild
+from app.reports.models import ReportEvent
+from app.reports.periods import Period, month
+from app.reports.services import transition
+from app.reports.supervision import supervise
+from tests.assessment_example import build_example, make_case
+from tests.factories import actor, report
+
+UTC_FMT = "%Y-%m-%dT%H:%MZ"
+
+
+def test_a_case_s_row_follows_its_trail_step_by_step_in_the_same_transaction(app):
+    r = report("井盖破损")
+    row = db.session.get(CaseFacts, r.id)
+    assert row is not None and row.n_dispatch == 0 and row.first_register is None
+    transition(r.id, "register", actor("dispatcher"))
+    transition(r.id, "dispatch", actor("dispatcher"), department_code="JB-S-GYQ")
+    supervise(r.id, actor("supervisor"), "请加快处置")
+    transition(r.id, "handle", actor("handler", "JB-S-GYQ"), note="已修复")
+    db.session.expire_all()
+    row = db.session.get(CaseFacts, r.id)
+    entries = db.session.scalars(select(ReportEvent).where(ReportEvent.report_id == r.id)).all()
+    by_action = {e.action: e.created_at for e in entries}
+    assert (row.n_dispatch, row.n_supervise, row.n_rework, row.n_departments) == (1, 1, 0, 1)
+    assert row.first_register == by_action["register"] and row.last_handle == by_action["handle"]
+    assert row.last_event_at == max(e.created_at for e in entries)
+    assert differences(db.session.connection()) == []
+
+
+def test_a_rolled_back_step_leaves_no_row_change(app):
+    r = report("井盖破损")
+    transition(r.id, "register", actor("dispatcher"))
+    before = db.session.get(CaseFacts, r.id).first_dispatch
+    db.session.add(ReportEvent(report_id=r.id, seq=99, action="dispatch", to_status="dispatched",
+                               actor_kind="staff", actor_name="x", data={"department": "JB-HWS"}))
+    db.session.flush()
+    assert db.session.get(CaseFacts, r.id).n_dispatch == 1  # in the transaction …
+    db.session.rollback()
+    db.session.expire_all()
+    assert db.session.get(CaseFacts, r.id).first_dispatch == before  # … and gone with it
+    assert db.session.get(CaseFacts, r.id).n_dispatch == 0
+
+
+def test_differences_sees_a_trail_written_around_the_session_and_rebuild_repairs_it(app):
+    r = report("井盖破损")
+    db.session.commit()
+    db.session.execute(insert(ReportEvent.__table__).values(
+        report_id=r.id, seq=50, action="handle", to_status="handled", actor_kind="staff", actor_name="x",
+        visibility="internal", data={}, created_at=datetime(2026, 11, 3, 1, 0, tzinfo=UTC)))
+    assert differences(db.session.connection()) == [r.id]
+    rebuild(db.session.connection())
+    db.session.commit()
+    assert differences(db.session.connection()) == []
+
+
+ACTIONS = ["register", "dispatch", "dispatch", "handle", "handle", "send_back", "unresolved", "reopen", "close",
+           "close", "verify", "supervise", "overdue", "feedback", "cancel", "mark_duplicate", "invalidate"]
+STATUSES = ["dispatched", "handled", "closed", "cancelled", "unresolved", "registered", "verified"]
+DEPTS = ["JB-HWS", "JB-S-GYQ", None]
+
+
+def random_cases(rnd: random.Random, n: int) -> None:
+    """Cases whose trails straddle October–December 2026, with random deadlines, statuses and departments."""
+    base = datetime(2026, 10, 15)
+    for i in range(n):
+        t = base + timedelta(minutes=rnd.randrange(0, 70 * 1440))
+        submitted = t.strftime(UTC_FMT)
+        steps = []
+        for _ in range(rnd.randrange(0, 9)):
+            t += timedelta(minutes=rnd.choice([5, 30, 600, 2000, 6000, rnd.randrange(1, 20000)]))
+            action = rnd.choice(ACTIONS)
+            data = {}
+            if action == "dispatch":
+                data = {"department": rnd.choice(["JB-HWS", "JB-S-GYQ", "JB-CGJ"])}
+            elif action == "feedback":
+                data = {"rating": rnd.choice(["satisfied", "basically_satisfied", "dissatisfied"]), "resolved": True}
+            steps.append((action, t.strftime(UTC_FMT), data))
+        deadline = (base + timedelta(minutes=rnd.randrange(0, 80 * 1440))).strftime(UTC_FMT) \
+            if rnd.random() < 0.85 else None
+        make_case(f"R{i}", rnd.choice(DEPTS), submitted, steps, rnd.choice(STATUSES), deadline=deadline,
+                  channel=rnd.choice(["wechat", "hotline", "open311"]))
+
+
+def from_trail_only(monkeypatch):
+    """Make the assessment aggregate the trail alone (the reference), as before the rollup existed."""
+    monkeypatch.setattr(assessment, "period_facts", trail_facts)
+    monkeypatch.setattr(assessment_areas, "period_facts", trail_facts)
+
+
+PERIODS = [
+    month(2026, 10), month(2026, 11), month(2026, 12),
+    Period("custom", date(2026, 11, 10), date(2026, 11, 20)),
+    Period("day", date(2026, 11, 17), date(2026, 11, 17)),
+    Period("custom", date(2026, 10, 1), date(2027, 1, 31)),
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_rollup_plus_trail_equals_the_trail_alone_on_random_cases_and_periods(app, monkeypatch, seed):
+    rnd = random.Random(seed)
+    random_cases(rnd, 45)
+    build_example()
+    assert differences(db.session.connection()) == []
+    who = [actor("admin"), actor("handler", "JB-HWS")]
+    got = {(p, by, a.role): assessment._compute(p, by, a)
+           for p in PERIODS for by in ("department", "grid", "channel") for a in who}
+    some_rows = sum(len(v["rows"]) for v in got.values())
+    later = db.session.scalar(select(db.func.count()).select_from(CaseFacts).where(
+        CaseFacts.last_event_at >= month(2026, 11).end))
+    assert some_rows > 40 and later > 5  # both branches (rolled-up rows and trail-computed ones) are exercised
+    from_trail_only(monkeypatch)
+    for (p, by, role), answer in got.items():
+        assert answer == assessment._compute(p, by, next(a for a in who if a.role == role)), (p, by, role)
