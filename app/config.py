@@ -79,7 +79,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "MEDIA_THUMB_EDGE": _int("MEDIA_THUMB_EDGE", 320),
         # Photos of one upload processed at once (threads; Pillow releases the GIL): each adds one decoded photo to a
         # worker's peak memory (MEDIA_MAX_DECODE_BYTES at most).
-        "MEDIA_THREADS": _int("MEDIA_THREADS", 1),
+        "MEDIA_THREADS": _int("MEDIA_THREADS", 3),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 12 * 1024 * 1024),
         # Service area: "minlat,minlng,maxlat,maxlng" (WGS-84) or a path to a GeoJSON polygon file.
         "SERVICE_AREA": _env("SERVICE_AREA", "29.55,106.48,29.72,106.85"),
