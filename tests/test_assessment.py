@@ -156,3 +156,18 @@ def test_a_running_period_is_kept_only_for_the_live_ttl(app):
     assess(period_from_args(MultiDict({"period": "month"})), "department", actor("admin"))
     (key,) = get_redis().keys("assessment:v1:*")
     assert 0 < get_redis().ttl(key) <= 60
+
+
+def test_the_dashboard_headline_is_kept_like_the_assessment_and_equals_it_computed(app, example):
+    from app.extensions import get_redis
+    from app.reports.assessment import summary
+
+    nov = period_from_args(NOV)
+    app.config["ASSESSMENT_CACHE_TTL_S"] = 0
+    computed = summary(nov, actor("admin"))
+    assert get_redis().keys("assessment:v1:*") == []
+    app.config["ASSESSMENT_CACHE_TTL_S"] = 3600
+    first = summary(nov, actor("admin"))
+    assert first == computed and len(get_redis().keys("assessment:v1:*")) == 1
+    assert summary(nov, actor("admin")) == computed  # from Redis
+    assert first["departments"] == assess(nov, "department", actor("admin"))["rows"]  # one set of definitions

@@ -167,21 +167,25 @@ def assess(period: Period, by: str, actor: Actor) -> dict:
     """
     if by not in GROUPINGS:
         raise BadFilter(f"by: 应为 {'、'.join(GROUPINGS)} 之一")
+    return _kept(period, by, actor, lambda: _compute(period, by, actor))
+
+
+def _kept(period: Period, name: str, actor: Actor, compute) -> dict:
+    """`compute()`'s answer for this period, grouping `name` and scope, kept in Redis as assess() describes."""
     running = period.end > utcnow()
     ttl = current_app.config["ASSESSMENT_LIVE_TTL_S" if running else "ASSESSMENT_CACHE_TTL_S"]
-    keep = ttl > 0
-    key = _cache_key(period, by, actor) if keep else ""
-    if keep:
-        try:
-            cached = get_redis().get(key)
-        except RedisError:
-            cached = None
-        if cached:
-            return json.loads(cached)
-    answer = _compute(period, by, actor)
-    if keep:
-        with contextlib.suppress(RedisError):
-            get_redis().set(key, json.dumps(answer, ensure_ascii=False), ex=ttl)
+    if ttl <= 0:
+        return compute()
+    key = _cache_key(period, name, actor)
+    try:
+        cached = get_redis().get(key)
+    except RedisError:
+        cached = None
+    if cached:
+        return json.loads(cached)
+    answer = compute()
+    with contextlib.suppress(RedisError):
+        get_redis().set(key, json.dumps(answer, ensure_ascii=False), ex=ttl)
     return answer
 
 
@@ -198,7 +202,12 @@ def _compute(period: Period, by: str, actor: Actor) -> dict:
 
 
 def summary(period: Period, actor: Actor) -> dict:
-    """The dashboard's headline: the period's totals (as by=channel, summed), the centre, the department ranking."""
+    """The dashboard's headline: the period's totals (as by=channel, summed), the centre, the department ranking;
+    kept like the assessment (the same definitions, the same freshness)."""
+    return _kept(period, "summary", actor, lambda: _summary(period, actor))
+
+
+def _summary(period: Period, actor: Actor) -> dict:
     areas = area_rows(period, "channel", actor)
     totals = {k: sum(r[k] for r in areas) for k in ("reported", "registered", "closed", "closed_on_time")}
     totals["closed_rate"] = rate(totals["closed"], totals["registered"])
