@@ -206,4 +206,3 @@ def store_images(photos: list[bytes]) -> list[StoredImage]:
         if isinstance(result, MediaRejected):
             raise result
     return results
-

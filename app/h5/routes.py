@@ -18,7 +18,15 @@ from app.media import MediaRejected, path_for
 from app.poi.services import get_active_sign
 from app.reports.categories import suggest_category
 from app.reports.citizen_view import citizen_view
-from app.reports.feedback import RATINGS, AlreadyAnswered, FeedbackClosed, answer_return_visit, is_pending, latest_visit
+from app.reports.feedback import (
+    RATINGS,
+    AlreadyAnswered,
+    FeedbackClosed,
+    VisitNotFound,
+    answer_case_visit,
+    is_pending,
+    latest_visits,
+)
 from app.reports.followers import own_and_followed
 from app.reports.intake import read_photo_uploads, refusal_status, submit_with_photos
 from app.reports.models import Report
@@ -150,14 +158,19 @@ def my_cases():
     if citizen_id is None:
         return _login_redirect()
     own, followed = own_and_followed(citizen_id, limit=50)
-    asked = {r.case_number for r in own + followed if is_pending(latest_visit(r.id, citizen_id))}
+    visits = latest_visits([r.id for r in own + followed], citizen_id)
+    asked = {r.case_number for r in own + followed if is_pending(visits.get(r.id))}
     return render_template("h5/cases.html", cases=[citizen_view(r, "reporter") for r in own],
                            followed=[citizen_view(r, "public") for r in followed], asked=asked,
                            answered=request.args.get("answered"), jssdk=_jssdk())
 
 
-VISIT_REFUSALS = {AlreadyAnswered: "您已经评价过这个案件，谢谢！", ConcurrentUpdate: "您已经评价过这个案件，谢谢！",
-                  FeedbackClosed: "评价时间已过。如问题仍在，请重新上报。"}
+VISIT_REFUSALS = {
+    VisitNotFound: (404, "这个案件没有请您评价的回访"),
+    AlreadyAnswered: (409, "您已经评价过这个案件，谢谢！"),
+    ConcurrentUpdate: (409, "您已经评价过这个案件，谢谢！"),
+    FeedbackClosed: (410, "评价时间已过。如问题仍在，请重新上报。"),
+}
 
 
 @bp.post("/me/cases/<case_number>/feedback")
@@ -167,15 +180,13 @@ def answer_visit(case_number: str):
     if citizen_id is None:
         return _login_redirect()
     rating = request.form.get("rating")
-    report = db.session.scalar(select(Report).where(Report.case_number == case_number))
-    visit = latest_visit(report.id, citizen_id) if report is not None else None
-    if rating not in RATINGS or visit is None:
-        return render_template("h5/refused.html", message="这个案件没有请您评价的回访", back="h5.my_cases"), 404
     try:
-        answer_return_visit(visit.id, citizen_id, rating, comment=(request.form.get("comment") or "")[:500])
-    except (AlreadyAnswered, ConcurrentUpdate, FeedbackClosed) as exc:
-        status = 410 if isinstance(exc, FeedbackClosed) else 409
-        return render_template("h5/refused.html", message=VISIT_REFUSALS[type(exc)], back="h5.my_cases"), status
+        if rating not in RATINGS:  # only a tampered form sends another: as if nothing had been asked
+            raise VisitNotFound(case_number)
+        answer_case_visit(case_number, citizen_id, rating, comment=request.form.get("comment"))
+    except (VisitNotFound, AlreadyAnswered, ConcurrentUpdate, FeedbackClosed) as exc:
+        status, message = VISIT_REFUSALS[type(exc)]
+        return render_template("h5/refused.html", message=message, back="h5.my_cases"), status
     return redirect(url_for("h5.my_cases", answered=case_number), 303)
 
 

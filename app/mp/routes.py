@@ -28,11 +28,12 @@ from app.points.rewards import available_rewards
 from app.points.services import PointsError, redeem
 from app.reports.citizen_view import citizen_view
 from app.reports.feedback import (
+    MAX_DETAILS_CHARS,
     RATINGS,
     AlreadyAnswered,
     FeedbackClosed,
     VisitNotFound,
-    answer_return_visit,
+    answer_case_visit,
     is_pending,
     latest_visit,
 )
@@ -175,13 +176,9 @@ def case_feedback(case_number: str):
     comment = body.get("comment") if isinstance(body, dict) else None
     if rating not in RATINGS:
         return _error(400, "invalid_request", "rating 必须是 " + " / ".join(RATINGS))
-    if comment is not None and (not isinstance(comment, str) or len(comment) > 500):
-        return _error(400, "invalid_request", "comment 是不超过 500 字的文字")
-    report = db.session.scalar(select(Report).where(Report.case_number == case_number))
-    visit = latest_visit(report.id, g.citizen_id) if report is not None else None
-    if visit is None:
-        raise VisitNotFound(case_number)
-    answer = answer_return_visit(visit.id, g.citizen_id, rating, comment=comment)
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_DETAILS_CHARS):
+        return _error(400, "invalid_request", f"comment 是不超过 {MAX_DETAILS_CHARS} 字的文字")
+    answer = answer_case_visit(case_number, g.citizen_id, rating, comment=comment)
     return jsonify(feedback={"case_number": answer.case_number, "rating": answer.rating,
                              "reopened": answer.moved_to_unresolved})
 

@@ -161,14 +161,30 @@ def add_feedback_details(visit_id: int, citizen_id: int, text: str | None = None
     return report.id
 
 
+def latest_visits(report_ids, citizen_id: int) -> dict[int, ReturnVisit]:
+    """Per case, the citizen's return visit of its latest closure they were asked about (answered or not); one query
+    for a whole list of cases."""
+    visits = db.session.scalars(
+        select(ReturnVisit)
+        .where(ReturnVisit.report_id.in_(list(report_ids)), ReturnVisit.citizen_id == citizen_id)
+        .order_by(ReturnVisit.close_seq)
+    )
+    return {v.report_id: v for v in visits}  # a later closure's visit replaces an earlier one
+
+
 def latest_visit(report_id: int, citizen_id: int) -> ReturnVisit | None:
     """The citizen's return visit of the case's latest closure they were asked about (answered or not), or None."""
-    return db.session.scalar(
-        select(ReturnVisit)
-        .where(ReturnVisit.report_id == report_id, ReturnVisit.citizen_id == citizen_id)
-        .order_by(ReturnVisit.close_seq.desc())
-        .limit(1)
-    )
+    return latest_visits([report_id], citizen_id).get(report_id)
+
+
+def answer_case_visit(case_number: str, citizen_id: int, rating: str, comment: str | None = None) -> Answer:
+    """answer_return_visit for the latest visit of case `case_number` to this citizen (reporter or follower);
+    VisitNotFound when the case is unknown or the citizen was never asked about it. Commits."""
+    report_id = db.session.scalar(select(Report.id).where(Report.case_number == case_number))
+    visit = latest_visit(report_id, citizen_id) if report_id is not None else None
+    if visit is None:
+        raise VisitNotFound(case_number)
+    return answer_return_visit(visit.id, citizen_id, rating, comment=comment)
 
 
 def is_pending(visit: ReturnVisit | None, now: datetime | None = None) -> bool:
