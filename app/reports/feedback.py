@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.events import ReportStatusChanged, ReturnVisitAsked, emit, utcnow
 from app.extensions import db
@@ -108,7 +108,17 @@ def answer_return_visit(visit_id: int, citizen_id: int, rating: str, now: dateti
         db.session.rollback()
         raise FeedbackClosed(report.case_number)
     resolved = rating != "dissatisfied"
-    visit.rating, visit.resolved, visit.answered_at = rating, resolved, now
+    # Claimed by a conditional UPDATE: of two answers racing (a double tap, two phones), the second waits for the
+    # first one's commit and then matches no row, whatever it read before (the case's version alone does not
+    # catch a racer that read the case after the first commit but the visit before it).
+    claimed = db.session.execute(
+        update(ReturnVisit)
+        .where(ReturnVisit.id == visit.id, ReturnVisit.answered_at.is_(None))
+        .values(rating=rating, resolved=resolved, answered_at=now)
+    ).rowcount
+    if not claimed:
+        db.session.rollback()
+        raise AlreadyAnswered(report.case_number)
     report.updated_at = now
     _append(report, "feedback", report.status, citizen_id, None,
             {"rating": rating, "resolved": resolved, "visit_id": visit.id, "role": visit.role})
