@@ -24,14 +24,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import current_app
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from werkzeug.datastructures import MultiDict
 
 from app import create_app
 from app.citizens.services import Actor
 from app.extensions import db
-from app.reports import exports, queries
+from app.reports import assessment, assessment_areas, exports, queries
+from app.reports import dashboard as dashboard_module
 from app.reports.assessment import assess, summary
+from app.reports.assessment_facts import trail_facts
 from app.reports.case_facts import CaseFacts, rebuild
 from app.reports.dashboard import dashboard
 from app.reports.map_data import map_points
@@ -167,6 +169,14 @@ def build_case_facts() -> float:
     return time.perf_counter() - t0
 
 
+def rollup_current() -> bool:
+    """Whether a previous run left case_facts filled and with today's columns (else it is built again)."""
+    columns = {c["name"] for c in inspect(db.engine).get_columns("case_facts")} if inspect(
+        db.engine).has_table("case_facts") else set()
+    wanted = {c.name for c in CaseFacts.__table__.columns}
+    return wanted <= columns and db.session.scalar(text("SELECT EXISTS (SELECT 1 FROM case_facts)"))
+
+
 class Captured:
     """The SQL statements a call sends (to EXPLAIN ANALYZE them afterwards)."""
 
@@ -190,7 +200,8 @@ def explain(fn) -> str:
     try:
         cur = raw.cursor()
         for statement, params in cap.statements:
-            if not statement.lstrip().upper().startswith(("SELECT", "WITH")) or "FROM reports" not in statement:
+            reads_cases = any(t in statement for t in ("FROM reports", "FROM case_facts"))
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")) or not reads_cases:
                 continue
             cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
             plans.append(statement.strip() + "\n" + "\n".join(r[0] for r in cur.fetchall()))
@@ -199,11 +210,36 @@ def explain(fn) -> str:
     return "\n\n".join(plans)
 
 
-def measure_queries(cases, m, admin, args) -> None:
-    """p50/p99 of each call, then the plans of its statements; the finished month kept in Redis."""
+def with_trail_only(fn):
+    """fn() with the assessment's facts aggregated from the trail alone (the reference the tests compare with)."""
+    saved = assessment.period_facts, assessment_areas.period_facts
+    assessment.period_facts = assessment_areas.period_facts = trail_facts
+    try:
+        return fn()
+    finally:
+        assessment.period_facts, assessment_areas.period_facts = saved
+
+
+def one_query_per_chart(fn):
+    """fn() with the dashboard's charts grouped by one statement each (before GROUPING SETS)."""
+    dashboard_module.ONE_PASS = False
+    try:
+        return fn()
+    finally:
+        dashboard_module.ONE_PASS = True
+
+
+def measure_queries(cases, m, admin, args, baselines=()) -> None:
+    """p50/p99 of each call (each baseline interleaved in the same run, fewer runs), then the plans of its statements;
+    the finished month kept in Redis."""
     plans = []
     print(f"\nperiod {m.first}..{m.last}; {args.runs} runs each (after one warm-up)\n")
     print("| query | p50 ms | p99 ms |\n|---|---:|---:|")
+    for name, fn in baselines:
+        fn()
+        samples = timed(fn, max(3, args.runs // 4))
+        db.session.rollback()
+        print(f"| {name} | {pct(samples, 50) * 1000:.0f} | {pct(samples, 99) * 1000:.0f} |", flush=True)
     for name, fn in cases:
         fn()
         samples = timed(fn, args.runs)
@@ -264,9 +300,9 @@ def main() -> None:
             total = time.perf_counter() - t0
             print(f"generated {args.cases:,} cases in {total:.0f} s: "
                   + ", ".join(f"{k} {v:.0f} s" for k, v in steps.items()), flush=True)
-        if args.reuse and not db.session.scalar(text("SELECT to_regclass('case_facts') IS NOT NULL "
-                                                     "AND EXISTS (SELECT 1 FROM case_facts)")):
+        if args.reuse and not rollup_current():
             db.session.rollback()
+            CaseFacts.__table__.drop(db.engine, checkfirst=True)
             print(f"case_facts built in {build_case_facts():.0f} s", flush=True)
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE case_facts"))
@@ -289,8 +325,16 @@ def main() -> None:
             (f"map query, one street ({street})", lambda: map_points(
                 queries.CaseFilter.from_args(MultiDict({"grid": street})), admin)),
         ]
+        baselines = [
+            ("baseline: assessment by department from the trail alone (no rollup)",
+             lambda: with_trail_only(lambda: assess(m, "department", admin))),
+            ("baseline: assessment by grid from the trail alone (no rollup)",
+             lambda: with_trail_only(lambda: assess(m, "grid", admin))),
+            ("baseline: dashboard charts, one GROUP BY per chart",
+             lambda: one_query_per_chart(lambda: dashboard(admin, first=m.first, last=m.last))),
+        ]
         if args.only in ("all", "queries"):
-            measure_queries(cases, m, admin, args)
+            measure_queries(cases, m, admin, args, baselines)
         if args.only in ("all", "exports"):
             measure_exports(app, admin, args.export_rows)
         if args.drop:

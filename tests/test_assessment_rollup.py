@@ -59,6 +59,29 @@ def test_a_rolled_back_step_leaves_no_row_change(app):
     assert db.session.get(CaseFacts, r.id).n_dispatch == 0
 
 
+def test_a_case_column_changed_without_a_trail_entry_is_copied_into_its_row_in_the_same_flush(app):
+    """The row carries the case's columns the assessment selects by (department, deadline, grid, channel …): an
+    edit of the case alone (no trail entry) refreshes it too, and differences() would see a stale copy."""
+    from app.reports.models import Department, GridCell, Report
+
+    r = report("井盖破损")
+    db.session.commit()
+    case = db.session.get(Report, r.id)
+    grid = db.session.scalars(select(GridCell).where(GridCell.id != case.grid_id)).first()
+    dept = db.session.scalars(select(Department)).first()
+    case.grid_id, case.department_id, case.channel = grid.id, dept.id, "hotline"
+    case.deadline_at = datetime(2026, 12, 24, 8, 0, tzinfo=UTC)
+    db.session.flush()
+    row = db.session.get(CaseFacts, r.id)
+    db.session.refresh(row)
+    assert (row.grid_id, row.department_id, row.channel, row.deadline_at) == (
+        grid.id, dept.id, "hotline", datetime(2026, 12, 24, 8, 0, tzinfo=UTC))
+    assert differences(db.session.connection()) == []
+    db.session.execute(CaseFacts.__table__.update().where(CaseFacts.report_id == r.id).values(channel="wechat"))
+    assert differences(db.session.connection()) == [r.id]  # a stale copy is seen …
+    db.session.rollback()
+
+
 def test_differences_sees_a_trail_written_around_the_session_and_rebuild_repairs_it(app):
     r = report("井盖破损")
     db.session.commit()

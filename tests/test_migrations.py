@@ -68,9 +68,10 @@ def test_on_postgresql_the_migrated_audit_log_refuses_update_and_delete(tmp_path
         db.engine.dispose()
 
 
-def test_facts0001_backfills_case_facts_from_an_existing_trail(tmp_path, empty_db_url):
+def test_facts0001_and_0002_backfill_case_facts_from_existing_cases_and_trails(tmp_path, empty_db_url):
     """Upgrading a database that already has cases and trails fills case_facts with one row per case, equal to the
-    trail's aggregation (the same check tests/conftest.py makes after every test)."""
+    trail's aggregation (facts0001), then with the copies of the case columns (facts0002): the same check
+    tests/conftest.py makes after every test."""
     from app.reports.case_facts import differences
 
     app = create_app(make_config(tmp_path, DATABASE_URL=empty_db_url, MIGRATIONS_DIR=MIGRATIONS))
@@ -99,5 +100,9 @@ def test_facts0001_backfills_case_facts_from_an_existing_trail(tmp_path, empty_d
             rows = conn.execute(text("SELECT report_id, n_dispatch, n_rework, n_departments FROM case_facts "
                                      "ORDER BY report_id")).all()
             assert [tuple(r) for r in rows] == [(1, 2, 1, 2), (2, 0, 0, 0)]
+        upgrade(directory=MIGRATIONS, revision="facts0002")
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT report_id, channel, department_id FROM case_facts ORDER BY report_id"))
+            assert [tuple(r) for r in rows] == [(1, "wechat", None), (2, "wechat", None)]
             assert differences(conn) == []
         db.engine.dispose()

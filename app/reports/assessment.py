@@ -13,16 +13,16 @@ import json
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import and_, case, func, not_, or_, select, union, union_all
+from sqlalchemy import and_, case, func, not_, or_, select, union
 
 from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db, get_redis
-from app.reports.assessment_areas import area_rows, centre
-from app.reports.assessment_facts import GROUPINGS, SATISFIED, period_facts, rate
+from app.reports.assessment_areas import area_answer, area_rows, centre
+from app.reports.assessment_facts import GROUPINGS, SATISFIED, period_facts, rate, report_statements
 from app.reports.models import OPEN_STATUSES, Department, Report, ReportEvent
 from app.reports.periods import Period
-from app.reports.queries import BadFilter, scoped
+from app.reports.queries import BadFilter, in_scope, scoped
 
 __all__ = ["GROUPINGS", "area_rows", "assess", "centre", "department_rows", "rate", "score", "summary", "weights"]
 
@@ -64,19 +64,21 @@ def department_rows(period: Period, actor: Actor) -> list[dict]:
     r = Report
     s, e = period.start, period.end
     # Cases that can be due: deadline in the period, or before it and possibly still open at its start (open now,
-    # or changed since; a case unchanged since before the period was in its current state all along). Three
-    # index-served sets (deadline, status, updated_at) rather than one OR that only a full scan can answer.
-    # The set is one CTE carrying the case columns the indicators need; the facts are joined to it by id.
-    def cand(*conds):
-        return scoped(select(r.id, r.department_id, r.deadline_at), actor).where(r.department_id.is_not(None), *conds)
+    # or changed since; a case unchanged since before the period was in its current state all along). The first
+    # set is read from the rollup by its deadline index; the other two (few cases) by reports' status and
+    # updated_at indexes, de-duplicated, and joined to the rollup by id. The two sets are disjoint.
+    def earlier(*conds):
+        return scoped(select(r.id), actor).where(r.department_id.is_not(None), r.deadline_at < s, *conds)
 
-    # The first set is disjoint from the other two, so only those two (few cases) need de-duplicating.
-    earlier = union(
-        cand(r.status.in_(OPEN_STATUSES), r.deadline_at < s),
-        cand(r.updated_at >= s, r.deadline_at < s),
-    ).subquery()
-    c = union_all(cand(r.deadline_at >= s, r.deadline_at < e), select(earlier)).cte("candidates")
-    f = period_facts(period, c)
+    # Read first (a few hundred ids): inside the statement, the planner cannot know the set is small and reads
+    # the whole rollup to join it.
+    earlier_ids = db.session.scalars(union(earlier(r.status.in_(OPEN_STATUSES)), earlier(r.updated_at >= s))).all()
+    cohorts = [
+        lambda t: and_(t.department_id.is_not(None), t.deadline_at >= s, t.deadline_at < e,
+                       in_scope(t.department_id, actor)),
+        lambda t: t.id.in_(earlier_ids),
+    ]
+    f = period_facts(period, cohorts, {"department_id": "department_id", "deadline_at": "deadline_at"})
     stands = and_(f.c.last_handle.is_not(None), or_(f.c.last_undo.is_(None), f.c.last_handle > f.c.last_undo))
     handled_before = and_(stands, f.c.last_handle < s)
     due = and_(f.c.n_dispatch > 0, f.c.cancelled_at.is_(None), or_(f.c.deadline_at >= s, not_(handled_before)))
@@ -190,14 +192,18 @@ def _kept(period: Period, name: str, actor: Actor, compute) -> dict:
 
 
 def _compute(period: Period, by: str, actor: Actor) -> dict:
-    rows = department_rows(period, actor) if by == "department" else area_rows(period, by, actor)
+    report_statements()
+    if by == "department":
+        rows, centre_figures = department_rows(period, actor), centre(period, actor)
+    else:
+        rows, centre_figures = area_answer(period, by, actor)
     return {
         "period": period.as_json(),
         "by": by,
         "weights": weights(),
         "formula": FORMULA,
         "rows": rows,
-        "centre": centre(period, actor),
+        "centre": centre_figures,
     }
 
 
@@ -208,8 +214,9 @@ def summary(period: Period, actor: Actor) -> dict:
 
 
 def _summary(period: Period, actor: Actor) -> dict:
-    areas = area_rows(period, "channel", actor)
+    report_statements()
+    areas, centre_figures = area_answer(period, "channel", actor)
     totals = {k: sum(r[k] for r in areas) for k in ("reported", "registered", "closed", "closed_on_time")}
     totals["closed_rate"] = rate(totals["closed"], totals["registered"])
     totals["closed_on_time_rate"] = rate(totals["closed_on_time"], totals["registered"])
-    return {"totals": totals, "centre": centre(period, actor), "departments": department_rows(period, actor)}
+    return {"totals": totals, "centre": centre_figures, "departments": department_rows(period, actor)}

@@ -7,51 +7,71 @@ from sqlalchemy import and_, case, func, or_, select
 
 from app.citizens.services import Actor
 from app.extensions import db
-from app.reports.assessment_facts import period_facts, rate, seconds_between
-from app.reports.models import CHANNEL_LABELS, Category, GridCell, Report
+from app.reports.assessment_facts import period_facts, rate, within
+from app.reports.models import CHANNEL_LABELS, Category, GridCell
 from app.reports.periods import Period
-from app.reports.queries import scoped
+from app.reports.queries import in_scope
+
+_AREA_KEY = {"grid": "grid_id", "street": "grid_id", "category": "category_id", "channel": "channel"}
 
 
-def _area_key(by: str):
-    return {"grid": Report.grid_id, "street": Report.grid_id, "category": Report.category_id,
-            "channel": Report.channel}[by]
+def reported_in(period: Period, actor: Actor):
+    """The cohort of cases reported in the period that the actor may see, as a condition on a case table."""
+    return lambda t: and_(t.submitted_at >= period.start, t.submitted_at < period.end,
+                          in_scope(t.department_id, actor))
 
 
-def area_rows(period: Period, by: str, actor: Actor) -> list[dict]:
-    """问题数, 立案数, 结案数, 结案率, 按期结案率 of the cases reported in the period, per area, category or channel."""
-    r = Report
-    key = _area_key(by)
-    # The cohort is a CTE with the case columns the indicators need: the facts join it, the cases are read once.
-    c = scoped(select(r.id, key.label("k"), r.deadline_at), actor).where(
-        r.submitted_at >= period.start, r.submitted_at < period.end).cte("cohort")
-    f = period_facts(period, c)
+def _n(cond):
+    return func.sum(case((cond, 1), else_=0))
+
+
+def _centre_sums(f) -> list:
+    """The command centre's counts over the rows of period_facts `f` (with submitted_at and n_departments)."""
+    reg_s = 60.0 * current_app.config["ASSESSMENT_REGISTER_MINUTES"]
+    dis_s = 60.0 * current_app.config["ASSESSMENT_DISPATCH_MINUTES"]
+    registered = f.c.first_register.is_not(None)
+    dispatched = and_(registered, f.c.first_dispatch.is_not(None))
+    return [
+        _n(registered).label("c_registered"),
+        _n(and_(registered, within(f.c.first_register, f.c.submitted_at, reg_s))).label("c_reg_ok"),
+        _n(dispatched).label("c_dispatched"),
+        _n(and_(dispatched, within(f.c.first_dispatch, f.c.first_register, dis_s))).label("c_dis_ok"),
+        _n(f.c.n_departments > 1).label("c_rerouted"),
+    ]
+
+
+def area_answer(period: Period, by: str, actor: Actor) -> tuple[list[dict], dict]:
+    """问题数, 立案数, 结案数, 结案率, 按期结案率 of the cases reported in the period, per area, category or channel,
+    and the command centre's figures (the same cohort: its counts are the groups' sums), in one pass."""
+    f = period_facts(period, [reported_in(period, actor)],
+                     {"k": _AREA_KEY[by], "deadline_at": "deadline_at", "submitted_at": "submitted_at"},
+                     with_departments=True)
     closed = and_(
         f.c.last_close.is_not(None),
         or_(f.c.last_unclose.is_(None), f.c.last_close > f.c.last_unclose),
         or_(f.c.cancelled_at.is_(None), f.c.cancelled_at < f.c.last_close),
     )
-
-    def n(cond):
-        return func.sum(case((cond, 1), else_=0))
-
     q = (
         select(
             f.c.k,
             func.count().label("reported"),
-            n(f.c.first_register.is_not(None)).label("registered"),
-            n(closed).label("closed"),
-            n(and_(closed, f.c.last_close <= f.c.deadline_at)).label("closed_on_time"),
+            _n(f.c.first_register.is_not(None)).label("registered"),
+            _n(closed).label("closed"),
+            _n(and_(closed, f.c.last_close <= f.c.deadline_at)).label("closed_on_time"),
+            *_centre_sums(f),
         )
         .group_by(f.c.k)
     )
     sums: dict = {}
+    centre_counts = [0] * 5
     labels = _labels(by)
     for row in db.session.execute(q):
         k = labels["roll"](row.k)
         acc = sums.setdefault(k, [0, 0, 0, 0])
         for i, v in enumerate((row.reported, row.registered, row.closed, row.closed_on_time)):
             acc[i] += int(v or 0)
+        for i, v in enumerate(row[-5:]):
+            centre_counts[i] += int(v or 0)
     rows = []
     for k, (reported, registered, closed_n, on_time) in sums.items():
         code, name = labels["name"](k)
@@ -66,7 +86,12 @@ def area_rows(period: Period, by: str, actor: Actor) -> list[dict]:
             "closed_on_time_rate": rate(on_time, registered),
         })
     rows.sort(key=lambda x: (-x["reported"], x["key"] or ""))
-    return rows
+    return rows, _centre_answer(*centre_counts)
+
+
+def area_rows(period: Period, by: str, actor: Actor) -> list[dict]:
+    """The rows of area_answer."""
+    return area_answer(period, by, actor)[0]
 
 
 def _labels(by: str) -> dict:
@@ -94,29 +119,11 @@ def _labels(by: str) -> dict:
 
 def centre(period: Period, actor: Actor) -> dict:
     """The command centre: 按时立案率, 按时派遣率 against the configured minutes, and 派遣准确率."""
-    r = Report
-    c = scoped(select(r.id, r.submitted_at), actor).where(
-        r.submitted_at >= period.start, r.submitted_at < period.end).cte("cohort")
-    f = period_facts(period, c, with_departments=True)
-    reg_s = 60.0 * current_app.config["ASSESSMENT_REGISTER_MINUTES"]
-    dis_s = 60.0 * current_app.config["ASSESSMENT_DISPATCH_MINUTES"]
-    registered = f.c.first_register.is_not(None)
-    dispatched = and_(registered, f.c.first_dispatch.is_not(None))
+    f = period_facts(period, [reported_in(period, actor)], {"submitted_at": "submitted_at"}, with_departments=True)
+    return _centre_answer(*(int(x or 0) for x in db.session.execute(select(*_centre_sums(f))).one()))
 
-    def n(cond):
-        return func.sum(case((cond, 1), else_=0))
 
-    row = db.session.execute(
-        select(
-            n(registered).label("registered"),
-            n(and_(registered, seconds_between(f.c.first_register, f.c.submitted_at) <= reg_s)).label("reg_ok"),
-            n(dispatched).label("dispatched"),
-            n(and_(dispatched, seconds_between(f.c.first_dispatch, f.c.first_register) <= dis_s)).label("dis_ok"),
-            n(f.c.n_departments > 1).label("rerouted"),
-        )
-    ).one()
-    reg, reg_ok, dis, dis_ok, rerouted = (int(x or 0) for x in row[:5])
-    accuracy = rate(dis - rerouted, dis)
+def _centre_answer(reg: int, reg_ok: int, dis: int, dis_ok: int, rerouted: int) -> dict:
     return {
         "register_minutes": current_app.config["ASSESSMENT_REGISTER_MINUTES"],
         "dispatch_minutes": current_app.config["ASSESSMENT_DISPATCH_MINUTES"],
@@ -127,5 +134,5 @@ def centre(period: Period, actor: Actor) -> dict:
         "dispatched_on_time": dis_ok,
         "dispatched_on_time_rate": rate(dis_ok, dis),
         "rerouted": rerouted,
-        "dispatch_accuracy": accuracy,
+        "dispatch_accuracy": rate(dis - rerouted, dis),
     }

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index, func, select, union_all
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import Index, Interval, and_, case, func, literal, select, union_all
 
 from app.extensions import db
 from app.reports.case_facts import CANCELS, FACT_NAMES, REWORK, UNDO, CaseFacts, fact_columns
 from app.reports.models import Report, ReportEvent
 from app.reports.periods import Period
 
-__all__ = ["CANCELS", "GROUPINGS", "REWORK", "SATISFIED", "UNDO", "period_facts", "rate", "seconds_between",
-           "trail_facts"]
+__all__ = [
+    "CANCELS",
+    "GROUPINGS",
+    "REWORK",
+    "SATISFIED",
+    "UNDO",
+    "CaseColumns",
+    "period_facts",
+    "rate",
+    "report_statements",
+    "seconds_between",
+    "trail_facts",
+    "within",
+]
 
 GROUPINGS = ("department", "street", "grid", "category", "channel")
 SATISFIED = ("satisfied", "basically_satisfied")
@@ -36,36 +51,90 @@ def seconds_between(later, earlier):
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def trail_select(period: Period, cases, with_departments: bool = False, only=None):
-    """Per case of `cases` (a CTE with an `id` column and the case columns the caller needs): those columns and the
-    trail's facts up to the period's end (last handling, last undo, counts of rework …). `only`: a further condition.
-
-    Without `with_departments` it reads only (report_id, action, created_at): PostgreSQL answers it from the covering
-    index ix_report_events_facts alone (an index-only scan); counting re-routes needs the entries' data.
-    """
-    ev = ReportEvent.__table__
-    q = select(*cases.c, *fact_columns(ev, with_departments)).join_from(cases, ev, ev.c.report_id == cases.c.id)
-    if only is not None:
-        q = q.where(only)
-    return q.where(ev.c.created_at < period.end).group_by(*cases.c)
+def within(later, earlier, seconds: float):
+    """`later` is at most `seconds` after `earlier`. PostgreSQL compares timestamps (extract() returns numeric,
+    several times slower over a month of cases); SQLite compares Julian days."""
+    if db.engine.dialect.name == "postgresql":
+        return later <= earlier + literal(timedelta(seconds=seconds), Interval())
+    return seconds_between(later, earlier) <= seconds
 
 
-def trail_facts(period: Period, cases, with_departments: bool = False):
-    """trail_select as a subquery: the facts aggregated from the trail alone (the reference the rollup must equal)."""
-    return trail_select(period, cases, with_departments).subquery()
+def report_statements() -> None:
+    """Give this transaction's reporting statements room to sort and group a month of cases in memory
+    (REPORT_WORK_MEM, PostgreSQL only; SET LOCAL: it ends with the transaction)."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(select(func.set_config("work_mem", current_app.config["REPORT_WORK_MEM"], True)))
 
 
-def period_facts(period: Period, cases, with_departments: bool = False):
-    """The same rows as trail_facts, from the rollup where it is exact: a case whose newest trail entry is before
-    the period's end has its case_facts row as its facts at that end (joined by primary key); only the cases with
-    entries at or after the end (few for a past month, none for the running one) are aggregated from the trail."""
+class CaseColumns:
+    """A case table's columns by the names of reports' columns (`id`, `department_id` …): `reports` itself, or the
+    copies in case_facts (its `report_id` is the case's id). A cohort is a function of one of these."""
+
+    def __init__(self, table, id_column):
+        self.table = table
+        self.id = id_column
+
+    def __getattr__(self, name):
+        return self.table.c[name]
+
+
+def _reports() -> CaseColumns:
+    return CaseColumns(Report.__table__, Report.__table__.c.id)
+
+
+def _rollup() -> CaseColumns:
     cf = CaseFacts.__table__
+    return CaseColumns(cf, cf.c.report_id)
+
+
+def _grouped_trail(period: Period, t: CaseColumns, cond, columns: dict, departments: str | None):
+    """Per case of table `t` meeting `cond`: its `columns` and its trail's facts up to the period's end.
+    `departments`: None (no n_departments), "count" (distinct departments of the dispatch entries, from their data)
+    or "at_most_one" (the case never had two departments: 1 once dispatched, from the covering index alone)."""
+    ev = ReportEvent.__table__
+    cols = [t.id.label("id"), *(getattr(t, name).label(label) for label, name in columns.items())]
+    facts = fact_columns(ev, departments == "count")
+    if departments == "at_most_one":
+        facts.append(case((func.count(case((ev.c.action == "dispatch", 1))) > 0, 1), else_=0).label("n_departments"))
+    return (
+        select(*cols, *facts)
+        .join_from(t.table, ev, ev.c.report_id == t.id)
+        .where(cond, ev.c.created_at < period.end)
+        .group_by(*cols)
+    )
+
+
+def trail_facts(period: Period, cohorts, columns: dict, with_departments: bool = False):
+    """The reference: per case of each cohort (disjoint conditions on the case table), the case's `columns`
+    ({label: reports column}) and its facts aggregated from the trail alone, read from reports and report_events.
+
+    Without `with_departments` the trail part reads only (report_id, action, created_at): PostgreSQL answers it from
+    the covering index ix_report_events_facts alone (an index-only scan); counting re-routes needs the entries' data.
+    """
+    t = _reports()
+    departments = "count" if with_departments else None
+    return union_all(*(_grouped_trail(period, t, cohort(t), columns, departments) for cohort in cohorts)).subquery()
+
+
+def period_facts(period: Period, cohorts, columns: dict, with_departments: bool = False):
+    """The same rows as trail_facts, read from the rollup: case_facts carries the case's columns and, for a case whose
+    newest trail entry is before the period's end, its facts at that end. Only the cases with entries at or after
+    the end (few for a past month, none for the running one) are aggregated from the trail; their case columns
+    come from the rollup too. Each cohort is selected by case_facts' own indexes (deadline, submission time).
+
+    Re-routes as of the end need the departments in the dispatch entries' data; only a case dispatched to two
+    departments by now can have had two by the end, so only those few read the entries themselves."""
+    t = _rollup()
     names = [*FACT_NAMES, *(["n_departments"] if with_departments else [])]
-    # The id range adds nothing logically; it lets the planner read the rollup by a primary-key range (a period's
-    # cases have neighbouring ids: ids are given in submission order) instead of hashing the whole table.
-    span = cf.c.report_id.between(select(func.min(cases.c.id)).scalar_subquery(),
-                                  select(func.max(cases.c.id)).scalar_subquery())
-    rolled = select(*cases.c, *(cf.c[n] for n in names)).join_from(cases, cf, cf.c.report_id == cases.c.id).where(
-        cf.c.last_event_at < period.end, span)
-    later = cases.c.id.in_(select(cf.c.report_id).where(cf.c.last_event_at >= period.end))
-    return union_all(rolled, trail_select(period, cases, with_departments, only=later)).subquery()
+    parts = []
+    for cohort in cohorts:
+        cond = cohort(t)
+        cols = [t.id.label("id"), *(getattr(t, name).label(label) for label, name in columns.items())]
+        parts.append(select(*cols, *(t.table.c[n] for n in names)).where(cond, t.last_event_at < period.end))
+        later = and_(cond, t.last_event_at >= period.end)
+        if not with_departments:
+            parts.append(_grouped_trail(period, t, later, columns, None))
+            continue
+        parts.append(_grouped_trail(period, t, and_(later, t.n_departments <= 1), columns, "at_most_one"))
+        parts.append(_grouped_trail(period, t, and_(later, t.n_departments > 1), columns, "count"))
+    return union_all(*parts).subquery()

@@ -13,15 +13,18 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Float, Integer, and_, case, cast, func, literal_column, select
+from sqlalchemy import Float, Integer, and_, case, cast, func, literal_column, select, tuple_
 
 from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db
-from app.reports.assessment_facts import seconds_between
+from app.reports.assessment_facts import report_statements, seconds_between
 from app.reports.feedback import satisfaction
 from app.reports.models import OPEN_STATUSES, STATUSES, Category, Department, GridCell, Report, ReportEvent
 from app.reports.queries import local_day_start, scoped
+
+# One GROUPING SETS pass on PostgreSQL; False: one GROUP BY per chart (bench/assessment_1m.py's same-run baseline).
+ONE_PASS = True
 
 
 @dataclass
@@ -73,20 +76,37 @@ def dashboard(
         first = last - timedelta(days=days - 1)
     days = (last - first).days + 1
     since, until = local_day_start(first), local_day_start(last + timedelta(days=1))
+    report_statements()
     r = Report
-
-    def grouped(*keys, extra=(), where=()):
-        q = scoped(select(*keys, func.count(), *extra), actor)
-        q = q.where(r.submitted_at >= since, r.submitted_at < until, *where)
-        return db.session.execute(q.group_by(*keys)).all()
-
     day_list = [first + timedelta(days=i) for i in range(days)]
     per_day = {s: [0] * days for s in STATUSES}
-    day = _local_day(tz, first)
+    minlat, minlng, maxlat, maxlng = _service_box()
+    # Square cells on the ground: as many rows as the box is tall relative to its width (a degree of longitude
+    # shrinks with cos(latitude)).
+    ground_ratio = (maxlat - minlat) / ((maxlng - minlng) * math.cos(math.radians((minlat + maxlat) / 2)))
+    heat_rows = max(4, min(3 * heat_size, round(heat_size * ground_ratio)))
+    heat = [[0] * heat_size for _ in range(heat_rows)]
+
+    # The box's numbers are written into the statement (they are the deployment's constants): as bound parameters,
+    # PostgreSQL's generic plan for the prepared statement (from its sixth run on) took 40 times as long.
+    # repr() keeps every digit, so the database computes with exactly the doubles Python would.
+    def k(value):
+        return literal_column(repr(float(value)), Float)
+
+    in_box = and_(r.lat.is_not(None), r.lng.is_not(None), r.lat.between(k(minlat), k(maxlat)),
+                  r.lng.between(k(minlng), k(maxlng)))
+    row_of = case((in_box, _floor((k(maxlat) - r.lat) / k(maxlat - minlat) * k(heat_rows))))
+    col_of = case((in_box, _floor((r.lng - k(minlng)) / k(maxlng - minlng) * k(heat_size))))
     is_closed = and_(r.status == "closed", r.closed_at.is_not(None))
+    late = and_(r.overdue.is_(True), r.status.in_(OPEN_STATUSES))
+    sets = _grouped(actor, since, until, {
+        "day": [_local_day(tz, first).label("day"), r.status.label("status")],
+        "category": [r.category_id.label("category_id")],
+        "department": [r.department_id.label("department_id")],
+        "heat": [row_of.label("hr"), col_of.label("hc")],
+    }, [func.sum(case((is_closed, 1), else_=0)), func.sum(case((late, 1), else_=0))])
     closed_count = 0
-    for d, status, n, n_closed in grouped(day.label("day"), r.status,
-                                          extra=[func.sum(case((is_closed, 1), else_=0))]):
+    for (d, status), n, n_closed, _ in sets["day"]:
         closed_count += int(n_closed or 0)
         idx = ((d if isinstance(d, date) else date.fromisoformat(d)) - first).days
         if 0 <= idx < days:
@@ -94,37 +114,21 @@ def dashboard(
     cats = {c.id: c for c in db.session.scalars(select(Category))}
     depts = {d.id: d.name for d in db.session.scalars(select(Department))}
     by_cat: dict[str, int] = {}
-    for cat_id, n in grouped(r.category_id):
+    for (cat_id,), n, _, _ in sets["category"]:
         cat = cats.get(cat_id)
         cls = (cats.get(cat.parent_id) if cat and cat.parent_id else cat) if cat else None
         by_cat[cls.name if cls else "未分类"] = by_cat.get(cls.name if cls else "未分类", 0) + n
     by_dept: dict[str, int] = {}
     overdue: dict[str, int] = {}
-    late = func.sum(case((and_(r.overdue.is_(True), r.status.in_(OPEN_STATUSES)), 1), else_=0))
-    for dept_id, n, n_late in grouped(r.department_id, extra=[late]):
+    for (dept_id,), n, _, n_late in sets["department"]:
         dname = depts.get(dept_id, "未指定")
         by_dept[dname] = by_dept.get(dname, 0) + n
         if n_late:
             overdue[dname] = overdue.get(dname, 0) + int(n_late)
+    for (row, col), n, _, _ in sets["heat"]:
+        if row is not None and col is not None:
+            heat[min(heat_rows - 1, int(row))][min(heat_size - 1, int(col))] += n
     median = _median_hours_to_close(actor, since, until, closed_count)
-    minlat, minlng, maxlat, maxlng = _service_box()
-    # Square cells on the ground: as many rows as the box is tall relative to its width (a degree of longitude
-    # shrinks with cos(latitude)).
-    ground_ratio = (maxlat - minlat) / ((maxlng - minlng) * math.cos(math.radians((minlat + maxlat) / 2)))
-    heat_rows = max(4, min(3 * heat_size, round(heat_size * ground_ratio)))
-    heat = [[0] * heat_size for _ in range(heat_rows)]
-    # The box's numbers are written into the statement (they are the deployment's constants): as bound parameters,
-    # PostgreSQL's generic plan for the prepared statement (from its sixth run on) took 40 times as long.
-    # repr() keeps every digit, so the database computes with exactly the doubles Python would.
-    def k(value):
-        return literal_column(repr(float(value)), Float)
-
-    row_of = _floor((k(maxlat) - r.lat) / k(maxlat - minlat) * k(heat_rows))
-    col_of = _floor((r.lng - k(minlng)) / k(maxlng - minlng) * k(heat_size))
-    in_box = [r.lat.is_not(None), r.lng.is_not(None), r.lat.between(k(minlat), k(maxlat)),
-              r.lng.between(k(minlng), k(maxlng))]
-    for row, col, n in grouped(row_of.label("hr"), col_of.label("hc"), where=in_box):
-        heat[min(heat_rows - 1, int(row))][min(heat_size - 1, int(col))] += n
     return Dashboard(
         days=day_list,
         per_day={s: v for s, v in per_day.items() if any(v)},
@@ -144,6 +148,43 @@ def dashboard(
                 ReportEvent.report_id.in_(scoped(select(Report.id), actor)))
         ),
     )
+
+
+def _grouped(actor: Actor, since, until, sets: dict[str, list], sums: list) -> dict[str, list]:
+    """Per named set of labelled key columns: (keys, count, *sums) of the period's cases the actor may see, grouped by
+    those keys. PostgreSQL groups every set in one pass over the period's cases (GROUPING SETS, told apart by
+    GROUPING()); SQLite, the development database, runs one GROUP BY per set."""
+    r = Report
+
+    def base(*cols):
+        return scoped(select(*cols, func.count(), *sums), actor).where(r.submitted_at >= since, r.submitted_at < until)
+
+    if db.engine.dialect.name != "postgresql" or not ONE_PASS:
+        return _grouped_each(base, sets)
+    keys = [key for group in sets.values() for key in group]
+    spans, start = {}, 0
+    for name, group in sets.items():
+        spans[name] = range(start, start + len(group))
+        start += len(group)
+    # GROUPING(k1 … kn) has a 1 bit for each key not in the row's set (the first key is the highest bit).
+    names = {sum(1 << (len(keys) - 1 - i) for i in range(len(keys)) if i not in span): name
+             for name, span in spans.items()}
+    q = base(*keys, func.grouping(*keys)).group_by(func.grouping_sets(*(tuple_(*group) for group in sets.values())))
+    out = {name: [] for name in sets}
+    n = len(keys)
+    for row in db.session.execute(q):
+        name = names[row[n]]  # keys, GROUPING(), count, sums
+        out[name].append((tuple(row[i] for i in spans[name]), *row[n + 1 :]))
+    return out
+
+
+def _grouped_each(base, sets: dict[str, list]) -> dict[str, list]:
+    """_grouped with one GROUP BY per set (SQLite; the baseline bench/assessment_1m.py compares the one pass with)."""
+    out = {}
+    for name, keys in sets.items():
+        rows = db.session.execute(base(*keys).group_by(*keys)).all()
+        out[name] = [(tuple(row[: len(keys)]), *row[len(keys) :]) for row in rows]
+    return out
 
 
 def _median_hours_to_close(actor: Actor, since, until, n: int) -> float | None:

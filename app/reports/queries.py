@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Index, Select, func, select
+from sqlalchemy import Index, Select, func, select, true
 from sqlalchemy.orm import selectinload
 
 from app.citizens.services import Actor
@@ -138,18 +138,29 @@ def local_day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
 
 
+def scope_department(actor: Actor) -> int | None:
+    """The one department whose cases the actor may see (a handler, a department's token), or None: every case."""
+    if actor.role == "handler" or (actor.kind == "api" and actor.department_id is not None):
+        return actor.department_id
+    return None
+
+
+def in_scope(department_column, actor: Actor):
+    """The condition "the actor may see this case" on a department column (of reports or a copy of it)."""
+    dept = scope_department(actor)
+    return true() if dept is None else department_column == dept
+
+
 def scoped(query: Select, actor: Actor) -> Select:
     """Restrict a query on Report to what the actor may see: a handler (or department token) only their own."""
-    if actor.role == "handler" or (actor.kind == "api" and actor.department_id is not None):
-        return query.where(Report.department_id == actor.department_id)
-    return query
+    dept = scope_department(actor)
+    return query if dept is None else query.where(Report.department_id == dept)
 
 
 def can_see(report: Report, actor: Actor) -> bool:
     """Whether the actor may see this case at all (others get a 404, as if it did not exist)."""
-    if actor.role == "handler" or (actor.kind == "api" and actor.department_id is not None):
-        return report.department_id == actor.department_id
-    return True
+    dept = scope_department(actor)
+    return dept is None or report.department_id == dept
 
 
 def grid_with_descendants(code: str) -> list[int]:
