@@ -89,7 +89,8 @@ def _new_steps(data: bytes, lap) -> None:
     ImageOps.exif_transpose(img, in_place=True)
     lap("exif_transpose")
     lap("convert (RGB: none)")
-    img.thumbnail((2560, 2560), media._resample_for(img.size, 2560), reducing_gap=2.0)
+    bicubic = max(img.size) <= 2 * 2560  # app.media._resample_for
+    img.thumbnail((2560, 2560), Image.Resampling.BICUBIC if bicubic else Image.Resampling.LANCZOS, reducing_gap=2.0)
     lap("resize to 2560")
     img.info = {}
     out = io.BytesIO()
