@@ -1,12 +1,17 @@
 """Reports with 3 photos of 12 MP through the mini-program API under gunicorn, beside Pillow alone, same run.
 
   DATABASE_URL=postgresql://postgres@127.0.0.1:5432/baixing_h8 REDIS_URL=redis://127.0.0.1:6379/8 \
-      .venv/bin/python bench/report_upload.py [--workers 2] [--seconds 20] [--media-threads 1,2]
+      .venv/bin/python bench/report_upload.py [--workers 2] [--seconds 20] [--media-threads 1,3]
 
-Pillow alone: what app.media does to each photo (decode, orient, shrink to MEDIA_MAX_EDGE, JPEG, thumbnail) in this
-process: the floor of any server that cleans photos. Then POST /api/mp/reports (multipart, 3 photos, a fresh
-Idempotency-Key each) from citizens with real session tokens: at a fixed 1 report/s (open loop: latency from the
-scheduled send time) and as fast as 2 senders go (closed loop). Memory: the largest RSS of a gunicorn worker.
+Pillow alone, in this process, one photo after another (one core): the baseline is the steps app.media took before
+issue 15 (decode, exif_transpose's full-size copy, LANCZOS shrink to 2560 px, JPEG q85 optimized, thumbnail decoded
+again from that JPEG), so "gunicorn ÷ Pillow alone" shows what the server adds and what the new steps gained; the
+second, labelled "new steps", is what app.media does now (orientation in place, BICUBIC up to 2×, the thumbnail from
+the pixels in memory): the floor of this server. Both are written out in bench/media_decode.py.
+
+Then POST /api/mp/reports (multipart, 3 photos, a fresh Idempotency-Key each) from citizens with real session
+tokens: at a fixed 1 report/s (open loop: latency from the scheduled send time) and as fast as 2 senders go (closed
+loop). Memory: the largest RSS of a gunicorn worker.
 The schema in DATABASE_URL is dropped and recreated.
 """
 
@@ -45,22 +50,15 @@ def camera_like_jpeg(seed: int, size=(4000, 3000)) -> bytes:
     return out.getvalue()
 
 
-def pillow_alone(photos: list[bytes], rounds: int) -> float:
-    """Photos per second through the same steps as app.media.store_image, without storage or the web."""
-    from PIL import ImageOps
+def pillow_alone(photos: list[bytes], rounds: int, new: bool = False) -> float:
+    """Photos per second through app.media's old steps (or, new=True, its current ones), without storage or the web."""
+    from bench.media_decode import _new_steps, _old_steps
 
+    steps = _new_steps if new else _old_steps
     t0 = time.perf_counter()
     for _ in range(rounds):
         for data in photos:
-            img = Image.open(io.BytesIO(data))
-            img.load()
-            img = ImageOps.exif_transpose(img).convert("RGB")
-            img.thumbnail((2560, 2560), Image.Resampling.LANCZOS)
-            buf = io.BytesIO()
-            img.save(buf, "JPEG", quality=85, optimize=True)
-            small = Image.open(io.BytesIO(buf.getvalue()))
-            small.thumbnail((320, 320), Image.Resampling.LANCZOS)
-            small.save(io.BytesIO(), "JPEG", quality=80)
+            steps(data, lambda _name: None)
     return rounds * len(photos) / (time.perf_counter() - t0)
 
 
@@ -113,8 +111,11 @@ def worker_rss_mb(master_pid: int) -> float:
     return best / 1e6
 
 
-def measure(photos: list[bytes], tokens: list[str], env: dict, workers: int, seconds: int, media_threads: int) -> None:
-    """One server with MEDIA_THREADS=media_threads: 1 report/s open loop, then 2 senders closed loop, peak RSS."""
+def measure(photos: list[bytes], tokens: list[str], env: dict, workers: int, seconds: int, media_threads: int,
+            isolated: int = 10) -> None:
+    """One server with MEDIA_THREADS=media_threads: reports one at a time, 1 report/s open loop, then 2 senders closed
+    loop, peak RSS. On a shared machine whose spare CPU is below one report per second the open loop only measures
+    its own queue; the one-at-a-time figure still shows what a submission costs."""
     port = 18000 + (os.getpid() + media_threads) % 1000
     server = start_gunicorn("wsgi:app", port, workers, dict(env, MEDIA_THREADS=str(media_threads)))
     url = f"http://127.0.0.1:{port}/api/mp/reports"
@@ -130,6 +131,10 @@ def measure(photos: list[bytes], tokens: list[str], env: dict, workers: int, sec
     tag = f"MEDIA_THREADS={media_threads}"
     try:
         submit(url, tokens[0], photos, -1 - media_threads * 100)  # warm up
+        alone = [submit(url, tokens[0], photos, -1000 - media_threads * 100 - i) for i in range(isolated)]
+        if alone:  # one at a time: what a submission costs with no queue of our own behind it
+            print(f"{tag}: {isolated} reports one at a time: p50 {pct(alone, 50) * 1e3:.0f} ms, "
+                  f"max {max(alone) * 1e3:.0f} ms")
         lat, start = [], time.perf_counter()
         threads = []
         for i in range(seconds):  # open loop at 1 report/s
@@ -177,7 +182,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=int, default=20)
-    ap.add_argument("--media-threads", default="1,2", help="MEDIA_THREADS values to compare in this run")
+    ap.add_argument("--media-threads", default="1,3", help="MEDIA_THREADS values to compare in this run")
+    ap.add_argument("--isolated", type=int, default=10, help="reports sent one at a time before the open loop")
     ap.add_argument("--size", default="4000x3000", help="photo size; 1600x1200 is what the H5 form uploads")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
@@ -187,8 +193,9 @@ def main() -> None:
                JOBS_MODE="rq")
     tokens = tokens_for(4, env)
     for value in (int(v) for v in args.media_threads.split(",")):
-        print(f"Pillow alone (this process, 1 core): {pillow_alone(photos, 3):.2f} photos/s")
-        measure(photos, tokens, env, args.workers, args.seconds, value)
+        print(f"Pillow alone (this process, 1 core), app.media's old steps: {pillow_alone(photos, 3):.2f} photos/s; "
+              f"new steps: {pillow_alone(photos, 3, new=True):.2f} photos/s")
+        measure(photos, tokens, env, args.workers, args.seconds, value, args.isolated)
 
 
 if __name__ == "__main__":
