@@ -255,23 +255,120 @@ def measure_queries(cases, m, admin, args, baselines=()) -> None:
     print(f"\nplans written to {args.plans}")
 
 
-def measure_exports(app, admin, rows: int) -> None:
-    """Time and peak Python heap of the CSV and XLSX downloads of `rows` cases (XLSX: says whether lxml wrote it)."""
+def measure_exports(app, admin, rows: int, repeats: int = 3) -> None:
+    """Time and peak Python heap of the downloads of `rows` cases, all in one run on the same rows: the rows alone
+    (the database's share), CSV, the XLSX the app sends (app.reports.xlsx_writer; also at zlib level 1), and the
+    libraries it was measured against: openpyxl's write-only mode (the app's writer before issue 14, kept below as
+    the baseline) and XlsxWriter's constant_memory mode (when installed; it is not a dependency).
+
+    Each is timed `repeats` times, round-robin (so that a burst of other work on a shared machine lands on all of them
+    alike): the median and the fastest are printed; the peak heap is from one more pass under tracemalloc."""
+    import statistics
+    import zlib
+
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
     from openpyxl.xml import LXML
 
+    from app.reports import xlsx_writer
+
+    def sheets():
+        return [("案件", exports.CASE_COLUMNS, exports.case_rows(queries.CaseFilter(), admin, rows))]
+
+    def chunks_of(write):
+        with tempfile.TemporaryFile() as tmp:
+            write(tmp)
+            tmp.seek(0)
+            while chunk := tmp.read(exports.CHUNK):
+                yield chunk
+
+    def openpyxl_write(tmp):  # exports.xlsx_stream before issue 14
+        wb = Workbook(write_only=True)
+        for title, columns, sheet_rows in sheets():
+            ws = wb.create_sheet(title)
+            ws.freeze_panes = "A2"
+            header = []
+            for name, _ in columns:
+                cell = WriteOnlyCell(ws, value=name)
+                cell.font = Font(bold=True)
+                header.append(cell)
+            ws.append(header)
+            formats = [fmt for _, fmt in columns]
+            for row in sheet_rows:
+                out = []
+                for value, fmt in zip(row, formats, strict=False):
+                    if fmt and value is not None:
+                        cell = WriteOnlyCell(ws, value=value)
+                        cell.number_format = fmt
+                        out.append(cell)
+                    else:
+                        out.append(exports.safe_text(value))
+                ws.append(out)
+        wb.save(tmp)
+
+    def xlsxwriter_write(tmp):  # the same workbook with XlsxWriter, as its docs advise for large files
+        import xlsxwriter
+
+        wb = xlsxwriter.Workbook(tmp, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                                       "default_date_format": xlsx_writer.DATETIME_FORMAT, "nan_inf_to_errors": True})
+        bold, formats = wb.add_format({"bold": True}), {}
+        for title, columns, sheet_rows in sheets():
+            ws = wb.add_worksheet(title)
+            ws.freeze_panes(1, 0)
+            for c, (name, _) in enumerate(columns):
+                ws.write_string(0, c, name, bold)
+            styles = [formats.setdefault(f, wb.add_format({"num_format": f})) if f else None for _, f in columns]
+            for r, row in enumerate(sheet_rows, 1):
+                for c, (value, style) in enumerate(zip(row, styles, strict=False)):
+                    ws.write(r, c, exports.safe_text(value), style)  # write() per cell: write_row stops at an error
+        wb.close()
+
+    def level1(tmp):
+        xlsx_writer.write_xlsx(tmp, [(t, c, ([exports.safe_text(v) for v in row] for row in r))
+                                     for t, c, r in sheets()], compresslevel=1)
+
+    try:
+        import xlsxwriter
+
+        xlsxwriter_name = f"XLSX, XlsxWriter {xlsxwriter.__version__} constant_memory"
+    except ImportError:
+        xlsxwriter_name = None
     limit_filter = queries.CaseFilter()
     app.config["EXPORT_MAX_ROWS"] = rows
-    for name, stream in (("CSV", exports.cases_csv), (f"XLSX ({'lxml' if LXML else 'no lxml'})", exports.cases_xlsx)):
-        t0 = time.perf_counter()
-        size = sum(len(c) for c in stream(limit_filter, admin))
-        seconds = time.perf_counter() - t0
+    variants = [
+        ("rows only (database + row building, nothing written)",
+         lambda: ([f"{sum(1 for _ in exports.case_rows(limit_filter, admin, rows))} rows".encode()])),
+        ("CSV", lambda: exports.cases_csv(limit_filter, admin)),
+        (f"XLSX, app.reports.xlsx_writer (zlib level {xlsx_writer.COMPRESSLEVEL})",
+         lambda: exports.cases_xlsx(limit_filter, admin)),
+        ("XLSX, app.reports.xlsx_writer at zlib level 1", lambda: chunks_of(level1)),
+        (f"XLSX, openpyxl write-only ({'lxml' if LXML else 'no lxml'}), the writer before", lambda: chunks_of(
+            openpyxl_write)),
+    ]
+    if xlsxwriter_name:
+        variants.append((xlsxwriter_name, lambda: chunks_of(xlsxwriter_write)))
+    print(f"exports of {rows:,} rows, one run, {repeats} rounds (zlib {zlib.ZLIB_VERSION}); "
+          f"load before: {os.getloadavg()[0]:.2f}", flush=True)
+    times: dict[str, list[float]] = {name: [] for name, _ in variants}
+    sizes: dict[str, int] = {}
+    for _ in range(repeats):
+        for name, stream in variants:
+            t0 = time.perf_counter()
+            sizes[name] = sum(len(c) for c in stream())
+            times[name].append(time.perf_counter() - t0)
+    base = statistics.median(next(t for name, t in times.items() if "openpyxl" in name))
+    for name, stream in variants:
         tracemalloc.start()
-        for _ in stream(limit_filter, admin):
+        for _ in stream():
             pass
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        print(f"| export {rows:,} rows, {name} ({size / 1e6:.1f} MB) | {seconds:.1f} s | "
-              f"peak Python heap {peak / 1e6:.1f} MB |", flush=True)
+        median = statistics.median(times[name])
+        print(f"| export {rows:,} rows, {name} ({sizes[name] / 1e6:.1f} MB) | median {median:.1f} s, fastest "
+              f"{min(times[name]):.1f} s ({median / base:.2f}× openpyxl) | peak Python heap {peak / 1e6:.1f} MB |",
+              flush=True)
+    print(f"load after: {os.getloadavg()[0]:.2f}", flush=True)
 
 
 def main() -> None:

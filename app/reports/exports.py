@@ -1,7 +1,8 @@
-"""Downloads: the assessment and any filtered case list as XLSX (openpyxl) or CSV (UTF-8 with BOM), streamed.
+"""Downloads: the assessment and any filtered case list as XLSX or CSV (UTF-8 with BOM), streamed.
 
-Memory stays flat: rows come from the database in batches (a server-side cursor on PostgreSQL), openpyxl's
-write-only workbook writes each row to a temporary file as it comes, and the finished file is sent in chunks.
+Memory stays flat: rows come from the database in batches (a server-side cursor on PostgreSQL), the XLSX writer
+(app.reports.xlsx_writer: why not openpyxl or XlsxWriter is said there) compresses each batch of rows into a
+temporary file as it comes, and the finished file is sent in chunks.
 Text that a spreadsheet would run as a formula (=, +, -, @ first) is prefixed with an apostrophe.
 """
 
@@ -15,15 +16,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy.orm import aliased
 
 from app.citizens.services import Actor
 from app.extensions import db
 from app.reports import queries
 from app.reports.models import CHANNEL_LABELS, STATUS_LABELS, Category, Department, GridCell, Report
+from app.reports.xlsx_writer import write_xlsx
 
 CHUNK = 64 * 1024
 BATCH = 2000
@@ -34,7 +33,7 @@ CASE_COLUMNS = [
     ("案件编号", None), ("状态", None), ("渠道", None), ("类别编码", None), ("类别", None), ("责任单位", None),
     ("网格", None), ("问题描述", None), ("地址", None), ("纬度", None), ("经度", None),
     ("上报时间", None), ("派遣时间", None), ("处置时限", None), ("结案时间", None), ("是否超期", None),
-]  # plain values: openpyxl gives datetimes a date format itself, and a styled cell costs several times a plain one
+]  # plain values: datetimes get the writer's date-and-time format (xlsx_writer.DATETIME_FORMAT)
 DEPARTMENT_COLUMNS = [
     ("key", "单位编码"), ("name", "单位名称"), ("due", "应处置数"), ("handled", "处置数"),
     ("handled_on_time", "按期处置数"), ("handled_late", "超期处置数"), ("overdue_open", "超期未处置数"),
@@ -92,30 +91,11 @@ def case_rows(f: queries.CaseFilter, actor: Actor, limit: int) -> Iterator[list]
 
 
 def xlsx_stream(sheets: Iterable[tuple[str, list[tuple[str, str | None]], Iterable[list]]]) -> Iterator[bytes]:
-    """Write (title, [(header, number format)], rows) sheets to a write-only workbook; yield the file in chunks."""
-    wb = Workbook(write_only=True)
-    for title, columns, rows in sheets:
-        ws = wb.create_sheet(title)
-        ws.freeze_panes = "A2"
-        header = []
-        for name, _ in columns:
-            cell = WriteOnlyCell(ws, value=name)
-            cell.font = Font(bold=True)
-            header.append(cell)
-        ws.append(header)
-        formats = [fmt for _, fmt in columns]
-        for row in rows:
-            out = []
-            for value, fmt in zip(row, formats, strict=False):
-                if fmt and value is not None:
-                    cell = WriteOnlyCell(ws, value=value)
-                    cell.number_format = fmt
-                    out.append(cell)
-                else:
-                    out.append(safe_text(value))
-            ws.append(out)
+    """Write (title, [(header, number format)], rows) sheets as XLSX (bold header row frozen at A2, the number
+    format on that column's cells); yield the file in chunks."""
+    safe = [(title, columns, ([safe_text(v) for v in row] for row in rows)) for title, columns, rows in sheets]
     with tempfile.TemporaryFile() as tmp:
-        wb.save(tmp)
+        write_xlsx(tmp, safe)
         tmp.seek(0)
         while chunk := tmp.read(CHUNK):
             yield chunk
