@@ -8,7 +8,7 @@ so the per-case rollup case_facts is then filled in one INSERT … SELECT (as mi
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/baixing_bench .venv/bin/python bench/assessment_1m.py
     (--cases 1000000 --runs 20 --plans docs/bench/assessment_plans.txt; --drop drops the tables at the end;
-     --reuse --only exports, once with OPENPYXL_LXML=False, compares the XLSX export with and without lxml)
+     --reuse --only exports times the CSV and XLSX downloads beside openpyxl's write-only mode, the writer before)
 """
 
 from __future__ import annotations
@@ -381,7 +381,7 @@ def main() -> None:
     parser.add_argument("--drop", action="store_true", help="drop every table afterwards (disk)")
     parser.add_argument("--reuse", action="store_true", help="measure the data a previous run generated")
     parser.add_argument("--only", choices=("all", "queries", "exports"), default="all",
-                        help="exports: only the downloads (run it with OPENPYXL_LXML=False to compare without lxml)")
+                        help="exports: only the downloads (beside the writers they were measured against)")
     args = parser.parse_args()
     cfg = {"MAP_MAX_POINTS": 5000, "ASSESSMENT_CACHE_TTL_S": 0, "ASSESSMENT_LIVE_TTL_S": 0}
     if args.reuse:
