@@ -145,6 +145,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # PostgreSQL's work_mem for the assessment's and the dashboard's statements (SET LOCAL, their transaction
         # only): a month of 80,000 cases sorts and groups in memory instead of in temporary files at the default 4MB.
         "REPORT_WORK_MEM": _env("REPORT_WORK_MEM", "64MB"),
+        # … and parallel workers for them (cheaper parallel plans, SET LOCAL likewise): a month's scan and its
+        # per-case aggregation are split across cores. Off: the server's own planner costs.
+        "REPORT_PARALLEL": (_env("REPORT_PARALLEL", "1") or "").lower() in ("1", "true", "yes", "on"),
         "EXPORT_MAX_ROWS": _int("EXPORT_MAX_ROWS", 1_000_000),
         # The console map shows at most this many cases of a filter (the answer says when it is cut).
         "MAP_MAX_POINTS": _int("MAP_MAX_POINTS", 5000),

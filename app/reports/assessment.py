@@ -18,13 +18,23 @@ from sqlalchemy import and_, case, func, not_, or_, select, union
 from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db, get_redis
-from app.reports.assessment_areas import area_answer, area_rows, centre
+from app.reports.assessment_areas import (
+    CENTRE_SUMS,
+    area_answer,
+    area_rows,
+    centre,
+    centre_answer,
+    centre_conditions,
+    reported_in,
+)
 from app.reports.assessment_facts import GROUPINGS, SATISFIED, period_facts, rate, report_statements
+from app.reports.case_facts import CaseFacts
 from app.reports.models import OPEN_STATUSES, Department, Report, ReportEvent
 from app.reports.periods import Period
 from app.reports.queries import BadFilter, in_scope, scoped
 
-__all__ = ["GROUPINGS", "area_rows", "assess", "centre", "department_rows", "rate", "score", "summary", "weights"]
+__all__ = ["GROUPINGS", "area_rows", "assess", "centre", "department_answer", "department_rows", "rate", "score",
+           "summary", "weights"]
 
 DEFAULT_WEIGHTS = {
     "on_time_rate": 50.0,
@@ -61,46 +71,74 @@ def score(row: dict, w: dict[str, float]) -> float | None:
 
 def department_rows(period: Period, actor: Actor) -> list[dict]:
     """The department indicators (应处置数 … 满意率, score) for every department with cases due in the period."""
+    return department_answer(period, actor)[0]
+
+
+def department_answer(period: Period, actor: Actor) -> tuple[list[dict], dict]:
+    """The department rows and the command centre's figures, read in one pass over the rollup (the cases due in the
+    period and the cases reported in it overlap almost entirely), and the period's return visits."""
     r = Report
     s, e = period.start, period.end
     # Cases that can be due: deadline in the period, or before it and possibly still open at its start (open now,
     # or changed since; a case unchanged since before the period was in its current state all along). The first
     # set is read from the rollup by its deadline index; the other two (few cases) by reports' status and
-    # updated_at indexes, de-duplicated, and joined to the rollup by id. The two sets are disjoint.
+    # updated_at indexes, de-duplicated, and joined to the rollup by id.
     def earlier(*conds):
         return scoped(select(r.id), actor).where(r.department_id.is_not(None), r.deadline_at < s, *conds)
 
     # Read first (a few hundred ids): inside the statement, the planner cannot know the set is small and reads
     # the whole rollup to join it.
     earlier_ids = db.session.scalars(union(earlier(r.status.in_(OPEN_STATUSES)), earlier(r.updated_at >= s))).all()
-    cohorts = [
-        lambda t: and_(t.department_id.is_not(None), t.deadline_at >= s, t.deadline_at < e,
-                       in_scope(t.department_id, actor)),
-        lambda t: t.id.in_(earlier_ids),
-    ]
-    f = period_facts(period, cohorts, {"department_id": "department_id", "deadline_at": "deadline_at"})
+
+    def in_departments(t):  # the cases that can be due in the period
+        due_in = and_(t.department_id.is_not(None), t.deadline_at >= s, t.deadline_at < e,
+                      in_scope(t.department_id, actor))
+        return or_(due_in, t.id.in_(earlier_ids)) if earlier_ids else due_in
+
+    in_centre = reported_in(period, actor)  # the command centre's cohort: the cases reported in the period
+    # One cohort, the union, with a flag for each part: PostgreSQL reads it as one bitmap OR of the two indexes.
+    f = period_facts(period, [lambda t: or_(in_departments(t), in_centre(t))],
+                     {"department_id": "department_id", "deadline_at": "deadline_at", "submitted_at": "submitted_at",
+                      "in_departments": in_departments, "in_centre": in_centre},
+                     with_departments=True)
     stands = and_(f.c.last_handle.is_not(None), or_(f.c.last_undo.is_(None), f.c.last_handle > f.c.last_undo))
     handled_before = and_(stands, f.c.last_handle < s)
-    due = and_(f.c.n_dispatch > 0, f.c.cancelled_at.is_(None), or_(f.c.deadline_at >= s, not_(handled_before)))
-    on_time = and_(stands, f.c.last_handle <= f.c.deadline_at)
+    due = and_(f.c.in_departments, f.c.n_dispatch > 0, f.c.cancelled_at.is_(None),
+               or_(f.c.deadline_at >= s, not_(handled_before)))
+    # Each case's conditions are computed once (OFFSET 0 keeps PostgreSQL from folding this layer into the counts,
+    # which would evaluate `due` in every count) and counted as plain flags.
+    g = select(
+        f.c.department_id,
+        due.label("due"),
+        stands.label("stands"),
+        and_(stands, f.c.last_handle <= f.c.deadline_at).label("on_time"),
+        (f.c.n_rework > 0).label("reworked"),
+        (f.c.n_supervise > 0).label("supervised"),
+        *(and_(f.c.in_centre, cond).label(name) for name, cond in centre_conditions(f)),
+    ).offset(0).subquery()
 
-    def n(cond):
-        return func.sum(case((cond, 1), else_=0))
+    def n(*flags):
+        return func.count().filter(and_(g.c.due, *flags))
 
     q = (
         select(
-            f.c.department_id,
-            func.count().label("due"),
-            n(stands).label("handled"),
-            n(on_time).label("handled_on_time"),
-            n(and_(stands, f.c.n_rework > 0)).label("rework"),
-            n(f.c.n_supervise > 0).label("supervised"),
-            n(and_(f.c.n_supervise > 0, on_time)).label("supervised_on_time"),
+            g.c.department_id,
+            n().label("due"),
+            n(g.c.stands).label("handled"),
+            n(g.c.on_time).label("handled_on_time"),
+            n(g.c.stands, g.c.reworked).label("rework"),
+            n(g.c.supervised).label("supervised"),
+            n(g.c.supervised, g.c.on_time).label("supervised_on_time"),
+            *(func.count().filter(g.c[name]).label(name) for name in CENTRE_SUMS),
         )
-        .where(due)
-        .group_by(f.c.department_id)
+        .group_by(g.c.department_id)
     )
-    figures = {row.department_id: row for row in db.session.execute(q)}
+    figures, centre_counts = {}, [0] * len(CENTRE_SUMS)
+    for row in db.session.execute(q):
+        if row.due:
+            figures[row.department_id] = row
+        for i, name in enumerate(CENTRE_SUMS):
+            centre_counts[i] += int(getattr(row, name) or 0)
     visits = _return_visits(period, actor)
     depts = {d.id: d for d in db.session.scalars(select(Department))}
     w = weights()
@@ -134,20 +172,21 @@ def department_rows(period: Period, actor: Actor) -> list[dict]:
         row["score"] = score(row, w)
         rows.append(row)
     rows.sort(key=lambda x: (x["score"] is None, -(x["score"] or 0), x["key"]))
-    return rows
+    return rows, centre_answer(*centre_counts)
 
 
 def _return_visits(period: Period, actor: Actor) -> dict[int, tuple[int, int]]:
-    """Per department: return visits (feedback entries) in the period and how many were (basically) satisfied."""
+    """Per department: return visits (feedback entries) in the period and how many were (basically) satisfied.
+    The case's department comes from the rollup's copy (ix_case_facts_department covers it: no table row read)."""
     ev = ReportEvent
+    cf = CaseFacts
     rating = ev.data["rating"].as_string()
     q = (
-        scoped(select(Report.department_id), actor)
-        .add_columns(func.count(), func.sum(case((rating.in_(SATISFIED), 1), else_=0)))
-        .join(ev, ev.report_id == Report.id)
+        select(cf.department_id, func.count(), func.sum(case((rating.in_(SATISFIED), 1), else_=0)))
+        .join_from(ev, cf, cf.report_id == ev.report_id)
         .where(ev.action == "feedback", ev.created_at >= period.start, ev.created_at < period.end)
-        .where(Report.department_id.is_not(None))
-        .group_by(Report.department_id)
+        .where(cf.department_id.is_not(None), in_scope(cf.department_id, actor))
+        .group_by(cf.department_id)
     )
     return {dept: (int(total), int(ok or 0)) for dept, total, ok in db.session.execute(q)}
 
@@ -194,7 +233,7 @@ def _kept(period: Period, name: str, actor: Actor, compute) -> dict:
 def _compute(period: Period, by: str, actor: Actor) -> dict:
     report_statements()
     if by == "department":
-        rows, centre_figures = department_rows(period, actor), centre(period, actor)
+        rows, centre_figures = department_answer(period, actor)
     else:
         rows, centre_figures = area_answer(period, by, actor)
     return {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from app.citizens.services import Actor
 from app.extensions import db
@@ -22,22 +22,33 @@ def reported_in(period: Period, actor: Actor):
 
 
 def _n(cond):
-    return func.sum(case((cond, 1), else_=0))
+    """How many rows meet `cond` (COUNT … FILTER: cheaper per row than SUM(CASE …))."""
+    return func.count().filter(cond)
 
 
-def _centre_sums(f) -> list:
-    """The command centre's counts over the rows of period_facts `f` (with submitted_at and n_departments)."""
+CENTRE_SUMS = ("c_registered", "c_reg_ok", "c_dispatched", "c_dis_ok", "c_rerouted")
+
+
+def centre_conditions(f) -> list[tuple[str, object]]:
+    """The command centre's conditions by name (CENTRE_SUMS) on the rows of period_facts `f` (with submitted_at
+    and n_departments)."""
     reg_s = 60.0 * current_app.config["ASSESSMENT_REGISTER_MINUTES"]
     dis_s = 60.0 * current_app.config["ASSESSMENT_DISPATCH_MINUTES"]
     registered = f.c.first_register.is_not(None)
     dispatched = and_(registered, f.c.first_dispatch.is_not(None))
-    return [
-        _n(registered).label("c_registered"),
-        _n(and_(registered, within(f.c.first_register, f.c.submitted_at, reg_s))).label("c_reg_ok"),
-        _n(dispatched).label("c_dispatched"),
-        _n(and_(dispatched, within(f.c.first_dispatch, f.c.first_register, dis_s))).label("c_dis_ok"),
-        _n(f.c.n_departments > 1).label("c_rerouted"),
+    conds = [
+        registered,
+        and_(registered, within(f.c.first_register, f.c.submitted_at, reg_s)),
+        dispatched,
+        and_(dispatched, within(f.c.first_dispatch, f.c.first_register, dis_s)),
+        f.c.n_departments > 1,
     ]
+    return list(zip(CENTRE_SUMS, conds, strict=True))
+
+
+def centre_sums(f) -> list:
+    """The command centre's counts over the rows of period_facts `f`."""
+    return [_n(cond).label(name) for name, cond in centre_conditions(f)]
 
 
 def area_answer(period: Period, by: str, actor: Actor) -> tuple[list[dict], dict]:
@@ -58,7 +69,7 @@ def area_answer(period: Period, by: str, actor: Actor) -> tuple[list[dict], dict
             _n(f.c.first_register.is_not(None)).label("registered"),
             _n(closed).label("closed"),
             _n(and_(closed, f.c.last_close <= f.c.deadline_at)).label("closed_on_time"),
-            *_centre_sums(f),
+            *centre_sums(f),
         )
         .group_by(f.c.k)
     )
@@ -86,7 +97,7 @@ def area_answer(period: Period, by: str, actor: Actor) -> tuple[list[dict], dict
             "closed_on_time_rate": rate(on_time, registered),
         })
     rows.sort(key=lambda x: (-x["reported"], x["key"] or ""))
-    return rows, _centre_answer(*centre_counts)
+    return rows, centre_answer(*centre_counts)
 
 
 def area_rows(period: Period, by: str, actor: Actor) -> list[dict]:
@@ -120,10 +131,10 @@ def _labels(by: str) -> dict:
 def centre(period: Period, actor: Actor) -> dict:
     """The command centre: 按时立案率, 按时派遣率 against the configured minutes, and 派遣准确率."""
     f = period_facts(period, [reported_in(period, actor)], {"submitted_at": "submitted_at"}, with_departments=True)
-    return _centre_answer(*(int(x or 0) for x in db.session.execute(select(*_centre_sums(f))).one()))
+    return centre_answer(*(int(x or 0) for x in db.session.execute(select(*centre_sums(f))).one()))
 
 
-def _centre_answer(reg: int, reg_ok: int, dis: int, dis_ok: int, rerouted: int) -> dict:
+def centre_answer(reg: int, reg_ok: int, dis: int, dis_ok: int, rerouted: int) -> dict:
     return {
         "register_minutes": current_app.config["ASSESSMENT_REGISTER_MINUTES"],
         "dispatch_minutes": current_app.config["ASSESSMENT_DISPATCH_MINUTES"],

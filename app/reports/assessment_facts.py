@@ -59,11 +59,26 @@ def within(later, earlier, seconds: float):
     return seconds_between(later, earlier) <= seconds
 
 
+# Planner costs that let PostgreSQL split a month's scan and per-case aggregation across parallel workers (the
+# defaults, 1000 and 0.1, keep statements of this size on one core; measured in docs/benchmarks.md).
+PARALLEL_SETTINGS = {"parallel_setup_cost": "10", "parallel_tuple_cost": "0.001"}
+
+
 def report_statements() -> None:
     """Give this transaction's reporting statements room to sort and group a month of cases in memory
-    (REPORT_WORK_MEM, PostgreSQL only; SET LOCAL: it ends with the transaction)."""
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(select(func.set_config("work_mem", current_app.config["REPORT_WORK_MEM"], True)))
+    (REPORT_WORK_MEM) and, with REPORT_PARALLEL, parallel workers: PostgreSQL only, one round trip; set_config(…,
+    is_local) like SET LOCAL ends with the transaction."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    settings = {"work_mem": current_app.config["REPORT_WORK_MEM"]}
+    if current_app.config.get("REPORT_PARALLEL"):
+        settings.update(PARALLEL_SETTINGS)
+    db.session.execute(select(*(func.set_config(name, value, True) for name, value in settings.items())))
+
+
+def _column(t, spec):
+    """A `columns` value: the name of a case column, or a function of the case table (a flag, say)."""
+    return spec(t) if callable(spec) else getattr(t, spec)
 
 
 class CaseColumns:
@@ -92,7 +107,7 @@ def _grouped_trail(period: Period, t: CaseColumns, cond, columns: dict, departme
     `departments`: None (no n_departments), "count" (distinct departments of the dispatch entries, from their data)
     or "at_most_one" (the case never had two departments: 1 once dispatched, from the covering index alone)."""
     ev = ReportEvent.__table__
-    cols = [t.id.label("id"), *(getattr(t, name).label(label) for label, name in columns.items())]
+    cols = [t.id.label("id"), *(_column(t, spec).label(label) for label, spec in columns.items())]
     facts = fact_columns(ev, departments == "count")
     if departments == "at_most_one":
         facts.append(case((func.count(case((ev.c.action == "dispatch", 1))) > 0, 1), else_=0).label("n_departments"))
@@ -100,13 +115,14 @@ def _grouped_trail(period: Period, t: CaseColumns, cond, columns: dict, departme
         select(*cols, *facts)
         .join_from(t.table, ev, ev.c.report_id == t.id)
         .where(cond, ev.c.created_at < period.end)
-        .group_by(*cols)
+        .group_by(t.id)  # the table's primary key: its other columns (and expressions of them) follow from it
     )
 
 
 def trail_facts(period: Period, cohorts, columns: dict, with_departments: bool = False):
     """The reference: per case of each cohort (disjoint conditions on the case table), the case's `columns`
-    ({label: reports column}) and its facts aggregated from the trail alone, read from reports and report_events.
+    ({label: name of a reports column, or a function of the case table such as a flag}) and its facts aggregated
+    from the trail alone, read from reports and report_events.
 
     Without `with_departments` the trail part reads only (report_id, action, created_at): PostgreSQL answers it from
     the covering index ix_report_events_facts alone (an index-only scan); counting re-routes needs the entries' data.
@@ -129,7 +145,7 @@ def period_facts(period: Period, cohorts, columns: dict, with_departments: bool 
     parts = []
     for cohort in cohorts:
         cond = cohort(t)
-        cols = [t.id.label("id"), *(getattr(t, name).label(label) for label, name in columns.items())]
+        cols = [t.id.label("id"), *(_column(t, spec).label(label) for label, spec in columns.items())]
         parts.append(select(*cols, *(t.table.c[n] for n in names)).where(cond, t.last_event_at < period.end))
         later = and_(cond, t.last_event_at >= period.end)
         if not with_departments:

@@ -45,8 +45,10 @@ class CaseFacts(db.Model):
 
     __tablename__ = "case_facts"
     # A period's cohort: cases due in it (departments) or reported in it (areas, the centre); migration facts0002.
-    __table_args__ = (Index("ix_case_facts_deadline_at", "deadline_at"), Index("ix_case_facts_submitted_at",
-                                                                                "submitted_at"))
+    # A period's return visits find their case's department in ix_case_facts_department alone (facts0003).
+    __table_args__ = (Index("ix_case_facts_deadline_at", "deadline_at"),
+                      Index("ix_case_facts_submitted_at", "submitted_at"),
+                      Index("ix_case_facts_department", "report_id", postgresql_include=["department_id"]))
 
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True, autoincrement=False)
     last_handle: Mapped[datetime | None] = mapped_column(UTCDateTime)
