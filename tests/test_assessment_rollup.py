@@ -11,14 +11,15 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import case, func, insert, select
 
 from app.extensions import db
 from app.reports import assessment, assessment_areas
 from app.reports.assessment_facts import trail_facts
-from app.reports.case_facts import CaseFacts, differences, rebuild
-from app.reports.models import ReportEvent
+from app.reports.case_facts import SATISFIED, CaseFacts, differences, rebuild
+from app.reports.models import Report, ReportEvent
 from app.reports.periods import Period, month
+from app.reports.queries import scoped
 from app.reports.services import transition
 from app.reports.supervision import supervise
 from tests.assessment_example import build_example, make_case
@@ -122,10 +123,26 @@ def random_cases(rnd: random.Random, n: int) -> None:
                   channel=rnd.choice(["wechat", "hotline", "open311"]))
 
 
+def visits_from_trail(period, actor):
+    """The reference for a period's return visits: its feedback entries joined to their case's department."""
+    ev = ReportEvent
+    rating = ev.data["rating"].as_string()
+    q = (
+        scoped(select(Report.department_id), actor)
+        .add_columns(func.count(), func.sum(case((rating.in_(SATISFIED), 1), else_=0)))
+        .join(ev, ev.report_id == Report.id)
+        .where(ev.action == "feedback", ev.created_at >= period.start, ev.created_at < period.end)
+        .where(Report.department_id.is_not(None))
+        .group_by(Report.department_id)
+    )
+    return {dept: (int(total), int(ok or 0)) for dept, total, ok in db.session.execute(q)}
+
+
 def from_trail_only(monkeypatch):
     """Make the assessment aggregate the trail alone (the reference), as before the rollup existed."""
     monkeypatch.setattr(assessment, "period_facts", trail_facts)
     monkeypatch.setattr(assessment_areas, "period_facts", trail_facts)
+    monkeypatch.setattr(assessment, "_return_visits", visits_from_trail)
 
 
 PERIODS = [
@@ -149,6 +166,8 @@ def test_rollup_plus_trail_equals_the_trail_alone_on_random_cases_and_periods(ap
     later = db.session.scalar(select(db.func.count()).select_from(CaseFacts).where(
         CaseFacts.last_event_at >= month(2026, 11).end))
     assert some_rows > 40 and later > 5  # both branches (rolled-up rows and trail-computed ones) are exercised
+    visits = db.session.execute(select(CaseFacts.n_visits, func.count()).group_by(CaseFacts.n_visits)).all()
+    assert {n for n, _ in visits} >= {0, 1, 2}  # return visits: cases with none, one, and more than one
     from_trail_only(monkeypatch)
     for (p, by, role), answer in got.items():
         assert answer == assessment._compute(p, by, next(a for a in who if a.role == role)), (p, by, role)

@@ -68,10 +68,10 @@ def test_on_postgresql_the_migrated_audit_log_refuses_update_and_delete(tmp_path
         db.engine.dispose()
 
 
-def test_facts0001_and_0002_backfill_case_facts_from_existing_cases_and_trails(tmp_path, empty_db_url):
+def test_facts0001_to_0003_backfill_case_facts_from_existing_cases_and_trails(tmp_path, empty_db_url):
     """Upgrading a database that already has cases and trails fills case_facts with one row per case, equal to the
-    trail's aggregation (facts0001), then with the copies of the case columns (facts0002): the same check
-    tests/conftest.py makes after every test."""
+    trail's aggregation (facts0001), then with the copies of the case columns (facts0002), then with the return
+    visits (facts0003): at the end the same check tests/conftest.py makes after every test."""
     from app.reports.case_facts import differences
 
     app = create_app(make_config(tmp_path, DATABASE_URL=empty_db_url, MIGRATIONS_DIR=MIGRATIONS))
@@ -82,7 +82,10 @@ def test_facts0001_and_0002_backfill_case_facts_from_existing_cases_and_trails(t
                  (1, "dispatch", "2026-11-02 02:00:00", '{"department": "JB-HWS"}'),
                  (1, "handle", "2026-11-03 08:00:00", "{}"), (1, "send_back", "2026-11-03 09:00:00", "{}"),
                  (1, "handle", "2026-11-04 08:00:00", "{}"), (2, "submit", "2026-11-05 00:00:00", "{}"),
-                 (2, "cancel", "2026-11-05 01:00:00", "{}")]
+                 (2, "cancel", "2026-11-05 01:00:00", "{}"), (1, "close", "2026-11-04 09:00:00", "{}"),
+                 (1, "feedback", "2026-11-05 09:00:00", '{"rating": "basically_satisfied"}'),
+                 (1, "reopen", "2026-11-05 10:00:00", "{}"), (1, "close", "2026-11-06 09:00:00", "{}"),
+                 (1, "feedback", "2026-11-07 09:00:00", '{"rating": "dissatisfied"}')]
         with db.engine.begin() as conn:
             for rid in (1, 2):
                 conn.execute(text(
@@ -99,10 +102,15 @@ def test_facts0001_and_0002_backfill_case_facts_from_existing_cases_and_trails(t
         with db.engine.connect() as conn:
             rows = conn.execute(text("SELECT report_id, n_dispatch, n_rework, n_departments FROM case_facts "
                                      "ORDER BY report_id")).all()
-            assert [tuple(r) for r in rows] == [(1, 2, 1, 2), (2, 0, 0, 0)]
+            assert [tuple(r) for r in rows] == [(1, 2, 1, 2), (2, 0, 0, 0)]  # reopen is no re-work
         upgrade(directory=MIGRATIONS, revision="facts0002")
         with db.engine.connect() as conn:
             rows = conn.execute(text("SELECT report_id, channel, department_id FROM case_facts ORDER BY report_id"))
             assert [tuple(r) for r in rows] == [(1, "wechat", None), (2, "wechat", None)]
+        upgrade(directory=MIGRATIONS, revision="facts0003")
+        with db.engine.connect() as conn:
+            rows = conn.execute(text("SELECT report_id, n_visits, n_satisfied, last_visit IS NOT NULL FROM case_facts "
+                                     "ORDER BY report_id"))
+            assert [tuple(r) for r in rows] == [(1, 2, 1, True), (2, 0, 0, False)]
             assert differences(conn) == []
         db.engine.dispose()

@@ -13,7 +13,7 @@ import json
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import and_, case, func, not_, or_, select, union
+from sqlalchemy import and_, case, func, literal, not_, or_, select, union, union_all
 
 from app.citizens.services import Actor
 from app.events import utcnow
@@ -177,17 +177,24 @@ def department_answer(period: Period, actor: Actor) -> tuple[list[dict], dict]:
 
 def _return_visits(period: Period, actor: Actor) -> dict[int, tuple[int, int]]:
     """Per department: return visits (feedback entries) in the period and how many were (basically) satisfied.
-    The case's department comes from the rollup's copy (ix_case_facts_department covers it: no table row read)."""
-    ev = ReportEvent
-    cf = CaseFacts
-    rating = ev.data["rating"].as_string()
-    q = (
-        select(cf.department_id, func.count(), func.sum(case((rating.in_(SATISFIED), 1), else_=0)))
-        .join_from(ev, cf, cf.report_id == ev.report_id)
-        .where(ev.action == "feedback", ev.created_at >= period.start, ev.created_at < period.end)
-        .where(cf.department_id.is_not(None), in_scope(cf.department_id, actor))
-        .group_by(cf.department_id)
+
+    From the rollup: a case with one visit counts it when that visit is in the period (ix_case_facts_visits, the
+    rollup's own satisfied count); only the few cases with more than one visit since the period began read their
+    entries. The case's department is the rollup's copy."""
+    cf, ev = CaseFacts, ReportEvent
+    s, e = period.start, period.end
+    mine = and_(cf.department_id.is_not(None), in_scope(cf.department_id, actor))
+    one = select(cf.department_id, literal(1).label("n"), cf.n_satisfied.label("ok")).where(
+        cf.n_visits == 1, cf.last_visit >= s, cf.last_visit < e, mine)
+    ok = case((ev.data["rating"].as_string().in_(SATISFIED), 1), else_=0)
+    more = (
+        select(cf.department_id, literal(1).label("n"), ok.label("ok"))
+        .join_from(cf, ev, ev.report_id == cf.report_id)
+        .where(cf.n_visits > 1, cf.last_visit >= s, mine)
+        .where(ev.action == "feedback", ev.created_at >= s, ev.created_at < e)
     )
+    u = union_all(one, more).subquery()
+    q = select(u.c.department_id, func.sum(u.c.n), func.sum(u.c.ok)).group_by(u.c.department_id)
     return {dept: (int(total), int(ok or 0)) for dept, total, ok in db.session.execute(q)}
 
 

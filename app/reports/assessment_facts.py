@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import Index, Interval, and_, case, func, literal, select, union_all
 
 from app.extensions import db
-from app.reports.case_facts import CANCELS, FACT_NAMES, REWORK, UNDO, CaseFacts, fact_columns
+from app.reports.case_facts import CANCELS, FACT_NAMES, REWORK, SATISFIED, UNDO, CaseFacts, fact_columns
 from app.reports.models import Report, ReportEvent
 from app.reports.periods import Period
 
@@ -28,7 +28,6 @@ __all__ = [
 ]
 
 GROUPINGS = ("department", "street", "grid", "category", "channel")
-SATISFIED = ("satisfied", "basically_satisfied")
 # Declared next to the queries that need them; migration asm0001 creates them. The trail's covering index lets the
 # per-case facts come from the index alone; updated_at finds cases changed since a period began.
 FACTS_INDEX = Index("ix_report_events_facts", ReportEvent.report_id, ReportEvent.action, ReportEvent.created_at)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, case, delete, event, func, insert, inspect, select
+from sqlalchemy import ForeignKey, Index, Integer, String, and_, case, delete, event, func, insert, inspect, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.extensions import UTCDateTime, db
@@ -36,6 +36,10 @@ REWORK = ("send_back", "unresolved")  # 返工
 CANCELS = ("cancel", "mark_duplicate", "invalidate")
 # The case's own columns copied into its row (kept current by the flush hook), for selecting and grouping.
 CASE_COLUMNS = ("department_id", "deadline_at", "submitted_at", "grid_id", "category_id", "channel")
+SATISFIED = ("satisfied", "basically_satisfied")  # a return visit's ratings that count as satisfied (满意率)
+# A case's return visits (feedback entries), kept current like the facts: the newest one's time and how many there are,
+# and how many were satisfied. A period's visits are then read from the rollup (assessment._return_visits).
+VISIT_NAMES = ("last_visit", "n_visits", "n_satisfied")
 FACT_NAMES = ("last_handle", "last_undo", "cancelled_at", "last_close", "last_unclose", "first_register",
               "first_dispatch", "n_dispatch", "n_rework", "n_supervise")
 
@@ -45,10 +49,12 @@ class CaseFacts(db.Model):
 
     __tablename__ = "case_facts"
     # A period's cohort: cases due in it (departments) or reported in it (areas, the centre); migration facts0002.
-    # A period's return visits find their case's department in ix_case_facts_department alone (facts0003).
+    # A case's department by its id from the index alone (ix_case_facts_department; facts0003).
     __table_args__ = (Index("ix_case_facts_deadline_at", "deadline_at"),
                       Index("ix_case_facts_submitted_at", "submitted_at"),
-                      Index("ix_case_facts_department", "report_id", postgresql_include=["department_id"]))
+                      Index("ix_case_facts_department", "report_id", postgresql_include=["department_id"]),
+                      # A period's return visits: cases with one visit by its time, the few with more (facts0003).
+                      Index("ix_case_facts_visits", "n_visits", "last_visit"))
 
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True, autoincrement=False)
     last_handle: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -63,6 +69,10 @@ class CaseFacts(db.Model):
     n_supervise: Mapped[int] = mapped_column(Integer)
     n_departments: Mapped[int] = mapped_column(Integer)  # distinct departments dispatched to (re-routes)
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Return visits (VISIT_NAMES; migration facts0003).
+    last_visit: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    n_visits: Mapped[int] = mapped_column(Integer)
+    n_satisfied: Mapped[int] = mapped_column(Integer)
     # Copies of the case's columns (CASE_COLUMNS); no foreign keys: reports holds the truth and its constraints.
     department_id: Mapped[int | None] = mapped_column(Integer)
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -101,6 +111,17 @@ def fact_columns(ev, with_departments: bool = True) -> list:
     return cols
 
 
+def visit_columns(ev) -> list:
+    """VISIT_NAMES as aggregates over trail entries `ev` (grouped by ev.c.report_id)."""
+    visit = ev.c.action == "feedback"
+    satisfied = and_(visit, ev.c.data["rating"].as_string().in_(SATISFIED))
+    return [
+        func.max(case((visit, ev.c.created_at))).label("last_visit"),
+        func.count(case((visit, 1))).label("n_visits"),
+        func.count(case((satisfied, 1))).label("n_satisfied"),
+    ]
+
+
 def trail_table():
     """report_events as a Table (the ORM class lives in models.py, which imports this module)."""
     return db.metadata.tables["report_events"]
@@ -111,13 +132,14 @@ def _fresh_rows():
     ev, reports = trail_table(), db.metadata.tables["reports"]
     copied = [reports.c[n] for n in CASE_COLUMNS]
     return (
-        select(ev.c.report_id, *fact_columns(ev), func.max(ev.c.created_at).label("last_event_at"), *copied)
+        select(ev.c.report_id, *fact_columns(ev), *visit_columns(ev), func.max(ev.c.created_at).label("last_event_at"),
+               *copied)
         .join_from(ev, reports, reports.c.id == ev.c.report_id)
         .group_by(ev.c.report_id, *copied)
     )
 
 
-ROW_NAMES = ["report_id", *FACT_NAMES, "n_departments", "last_event_at", *CASE_COLUMNS]
+ROW_NAMES = ["report_id", *FACT_NAMES, "n_departments", *VISIT_NAMES, "last_event_at", *CASE_COLUMNS]
 
 
 def refresh_statement(report_ids=None):

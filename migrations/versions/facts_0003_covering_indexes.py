@@ -1,18 +1,21 @@
-"""facts: covering indexes for the dashboard and the assessment's return visits (PostgreSQL INCLUDE columns)
+"""facts: return visits in the rollup, and covering indexes for the dashboard and the rollup's department
 
 Revision ID: facts0003
 Revises: facts0002
 Create Date: 2026-12-03 12:30:00
 
+- case_facts gets each case's return visits (feedback entries): the newest one's time, how many there are and how
+  many were (basically) satisfied, filled from the trail; ix_case_facts_visits (n_visits, last_visit) finds a
+  period's visits. The flush hook in app/reports/case_facts.py keeps them current from here on.
 - ix_reports_submitted_at carries what the dashboard groups and counts (status, category, department, point,
-  overdue flag, closing time): a month's charts and its median time to close are index-only scans.
-- ix_case_facts_department (report_id) INCLUDE (department_id): a period's return visits find each case's
-  department in the index alone.
+  overdue flag, closing time): a month's charts and its median time to close are index-only scans (PostgreSQL).
+- ix_case_facts_department (report_id) INCLUDE (department_id): a case's department from the index alone.
 
-On SQLite (no INCLUDE) ix_reports_submitted_at stays the plain index it was; ix_case_facts_department is a plain
-index on report_id there.
+On SQLite (no INCLUDE) ix_reports_submitted_at stays the plain index it was, and ix_case_facts_department is a plain
+index on report_id.
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 
@@ -22,17 +25,43 @@ branch_labels = None
 depends_on = None
 
 DASHBOARD = ["status", "category_id", "department_id", "lat", "lng", "overdue", "closed_at"]
+SATISFIED = "('satisfied', 'basically_satisfied')"
 
 
 def upgrade():
-    if op.get_bind().dialect.name == "postgresql":
+    postgres = op.get_bind().dialect.name == "postgresql"
+    with op.batch_alter_table("case_facts") as batch:
+        batch.add_column(sa.Column("last_visit", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("n_visits", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("n_satisfied", sa.Integer(), nullable=True))
+    rating = "e.data ->> 'rating'" if postgres else "json_extract(e.data, '$.rating')"
+    visits = (f"SELECT e.report_id, max(e.created_at) AS last_visit, count(*) AS n_visits, "
+              f"count(CASE WHEN {rating} IN {SATISFIED} THEN 1 END) AS n_satisfied "
+              "FROM report_events e WHERE e.action = 'feedback' GROUP BY e.report_id")
+    if postgres:
+        op.execute("UPDATE case_facts SET last_visit = v.last_visit, n_visits = v.n_visits, "
+                   f"n_satisfied = v.n_satisfied FROM ({visits}) v WHERE v.report_id = case_facts.report_id")
+    else:
+        op.execute(f"UPDATE case_facts SET (last_visit, n_visits, n_satisfied) = (SELECT v.last_visit, v.n_visits, "
+                   f"v.n_satisfied FROM ({visits}) v WHERE v.report_id = case_facts.report_id) WHERE report_id IN "
+                   "(SELECT report_id FROM report_events WHERE action = 'feedback')")
+    op.execute("UPDATE case_facts SET n_visits = 0, n_satisfied = 0 WHERE n_visits IS NULL")
+    with op.batch_alter_table("case_facts") as batch:
+        batch.alter_column("n_visits", existing_type=sa.Integer(), nullable=False)
+        batch.alter_column("n_satisfied", existing_type=sa.Integer(), nullable=False)
+    op.create_index("ix_case_facts_visits", "case_facts", ["n_visits", "last_visit"])
+    op.create_index("ix_case_facts_department", "case_facts", ["report_id"], postgresql_include=["department_id"])
+    if postgres:
         op.drop_index("ix_reports_submitted_at", table_name="reports")
         op.create_index("ix_reports_submitted_at", "reports", ["submitted_at"], postgresql_include=DASHBOARD)
-    op.create_index("ix_case_facts_department", "case_facts", ["report_id"], postgresql_include=["department_id"])
 
 
 def downgrade():
-    op.drop_index("ix_case_facts_department", table_name="case_facts")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_reports_submitted_at", table_name="reports")
         op.create_index("ix_reports_submitted_at", "reports", ["submitted_at"])
+    op.drop_index("ix_case_facts_department", table_name="case_facts")
+    op.drop_index("ix_case_facts_visits", table_name="case_facts")
+    with op.batch_alter_table("case_facts") as batch:
+        for column in ("n_satisfied", "n_visits", "last_visit"):
+            batch.drop_column(column)
