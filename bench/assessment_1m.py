@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,6 +38,7 @@ from app.reports.assessment_facts import trail_facts
 from app.reports.case_facts import CaseFacts, rebuild
 from app.reports.dashboard import dashboard
 from app.reports.map_data import map_points
+from app.reports.month_facts import CaseFactsAt, month_start, snapshot_month
 from app.reports.periods import month
 from app.seed import seed_reference
 from bench.common import DEFAULT_PG, make_bench_app, pct, timed
@@ -154,18 +156,25 @@ def generate(n: int) -> dict:
     out["case_facts"] = build_case_facts()
     t0 = time.perf_counter()
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in ("reports", "report_events", "case_facts"):
+        for table in ("reports", "report_events", "case_facts", "case_facts_at"):
             conn.execute(text(f"VACUUM ANALYZE {table}"))
     out["vacuum analyze"] = time.perf_counter() - t0
     return out
 
 
 def build_case_facts() -> float:
-    """The trail was written around the session (no flush hook): fill the rollup as migration facts0001 does."""
+    """The trail was written around the session (no flush hook): fill the rollup as migration facts0001 does, and
+    the month-start snapshots the hook would have written for every month the trail spans."""
     t0 = time.perf_counter()
     CaseFacts.__table__.create(db.engine, checkfirst=True)
+    CaseFactsAt.__table__.create(db.engine, checkfirst=True)
     with db.engine.begin() as conn:
         rebuild(conn)
+        first, last = conn.execute(text("SELECT min(created_at), max(created_at) FROM report_events")).one()
+        boundary = month_start(month_start(first) + timedelta(days=32))
+        while boundary <= last:
+            snapshot_month(conn, boundary)
+            boundary = month_start(boundary + timedelta(days=32))
     return time.perf_counter() - t0
 
 
@@ -174,7 +183,8 @@ def rollup_current() -> bool:
     columns = {c["name"] for c in inspect(db.engine).get_columns("case_facts")} if inspect(
         db.engine).has_table("case_facts") else set()
     wanted = {c.name for c in CaseFacts.__table__.columns}
-    return wanted <= columns and db.session.scalar(text("SELECT EXISTS (SELECT 1 FROM case_facts)"))
+    return (wanted <= columns and inspect(db.engine).has_table("case_facts_at")
+            and db.session.scalar(text("SELECT EXISTS (SELECT 1 FROM case_facts_at)")))
 
 
 class Captured:
@@ -402,10 +412,12 @@ def main() -> None:
                   + ", ".join(f"{k} {v:.0f} s" for k, v in steps.items()), flush=True)
         if args.reuse and not rollup_current():
             db.session.rollback()
+            CaseFactsAt.__table__.drop(db.engine, checkfirst=True)
             CaseFacts.__table__.drop(db.engine, checkfirst=True)
             print(f"case_facts built in {build_case_facts():.0f} s", flush=True)
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE case_facts"))
+                conn.execute(text("VACUUM ANALYZE case_facts_at"))
         counts = db.session.execute(text("SELECT (SELECT count(*) FROM reports), (SELECT count(*) FROM report_events), "
                                          "(SELECT count(*) FROM case_facts)"))
         print("cases {:,}, trail entries {:,}, case_facts rows {:,}".format(*counts.one()), flush=True)

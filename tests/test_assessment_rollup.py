@@ -18,6 +18,7 @@ from app.reports import assessment, assessment_areas
 from app.reports.assessment_facts import trail_facts
 from app.reports.case_facts import SATISFIED, CaseFacts, differences, rebuild
 from app.reports.models import Report, ReportEvent
+from app.reports.month_facts import CaseFactsAt
 from app.reports.periods import Period, month
 from app.reports.queries import scoped
 from app.reports.services import transition
@@ -43,6 +44,39 @@ def test_a_case_s_row_follows_its_trail_step_by_step_in_the_same_transaction(app
     assert (row.n_dispatch, row.n_supervise, row.n_rework, row.n_departments) == (1, 1, 0, 1)
     assert row.first_register == by_action["register"] and row.last_handle == by_action["handle"]
     assert row.last_event_at == max(e.created_at for e in entries)
+    assert differences(db.session.connection()) == []
+
+
+def test_a_case_s_first_entry_of_a_month_snapshots_its_facts_at_that_month_s_start(app):
+    """Entries appended in time order, one flush each, across November and December (Asia/Shanghai): the first
+    entry of each month writes the case's facts as of that month's start; an entry written later with an earlier time
+    (an import) drops the snapshots it makes stale and rewrites the newest one."""
+    r = report("井盖破损")
+    seq = 10
+
+    def entry(action, when, **data):
+        nonlocal seq
+        seq += 1
+        db.session.add(ReportEvent(report_id=r.id, seq=seq, action=action, to_status="x", actor_kind="staff",
+                                   actor_name="x", data=data, created_at=datetime.fromisoformat(when)))
+        db.session.commit()
+
+    first = db.session.scalar(select(ReportEvent).where(ReportEvent.report_id == r.id))
+    first.created_at = datetime(2026, 10, 20, tzinfo=UTC)
+    db.session.commit()
+    entry("register", "2026-10-20T02:00+00:00")
+    entry("dispatch", "2026-10-31T15:00+00:00", department="JB-HWS")  # 23:00 on 31 October in Shanghai
+    entry("handle", "2026-10-31T16:30+00:00")  # 00:30 on 1 November: the first entry of November
+    entry("close", "2026-11-20T00:00+00:00")
+    entry("feedback", "2026-12-02T00:00+00:00", rating="satisfied")  # the first of December
+    snaps = {s.month_end: s for s in db.session.scalars(select(CaseFactsAt).where(CaseFactsAt.report_id == r.id))}
+    nov, dec = month(2026, 11).start, month(2026, 11).end
+    assert set(snaps) == {nov, dec}
+    assert (snaps[nov].n_dispatch, snaps[nov].last_handle, snaps[nov].last_close) == (1, None, None)
+    assert snaps[dec].last_handle == datetime(2026, 10, 31, 16, 30, tzinfo=UTC) and snaps[dec].last_close is not None
+    entry("send_back", "2026-10-25T00:00+00:00")  # written now, dated October: both snapshots are stale
+    snaps = {s.month_end: s for s in db.session.scalars(select(CaseFactsAt).where(CaseFactsAt.report_id == r.id))}
+    assert set(snaps) == {dec} and snaps[dec].n_rework == 1  # November's dropped, December's written again
     assert differences(db.session.connection()) == []
 
 
@@ -166,6 +200,9 @@ def test_rollup_plus_trail_equals_the_trail_alone_on_random_cases_and_periods(ap
     later = db.session.scalar(select(db.func.count()).select_from(CaseFacts).where(
         CaseFacts.last_event_at >= month(2026, 11).end))
     assert some_rows > 40 and later > 5  # both branches (rolled-up rows and trail-computed ones) are exercised
+    snapshots = db.session.scalar(select(func.count()).select_from(CaseFactsAt).where(
+        CaseFactsAt.month_end == month(2026, 11).end))
+    assert snapshots > 5  # November's cases touched in December have their facts at its end in a snapshot
     visits = db.session.execute(select(CaseFacts.n_visits, func.count()).group_by(CaseFacts.n_visits)).all()
     assert {n for n, _ in visits} >= {0, 1, 2}  # return visits: cases with none, one, and more than one
     from_trail_only(monkeypatch)

@@ -27,7 +27,15 @@ from app.reports.assessment_areas import (
     centre_conditions,
     reported_in,
 )
-from app.reports.assessment_facts import GROUPINGS, SATISFIED, period_facts, rate, report_statements
+from app.reports.assessment_facts import (
+    GROUPINGS,
+    SATISFIED,
+    one_of,
+    parallel_plans,
+    period_facts,
+    rate,
+    report_statements,
+)
 from app.reports.case_facts import CaseFacts
 from app.reports.models import OPEN_STATUSES, Department, Report, ReportEvent
 from app.reports.periods import Period
@@ -89,11 +97,12 @@ def department_answer(period: Period, actor: Actor) -> tuple[list[dict], dict]:
     # Read first (a few hundred ids): inside the statement, the planner cannot know the set is small and reads
     # the whole rollup to join it.
     earlier_ids = db.session.scalars(union(earlier(r.status.in_(OPEN_STATUSES)), earlier(r.updated_at >= s))).all()
+    parallel_plans()
 
     def in_departments(t):  # the cases that can be due in the period
         due_in = and_(t.department_id.is_not(None), t.deadline_at >= s, t.deadline_at < e,
                       in_scope(t.department_id, actor))
-        return or_(due_in, t.id.in_(earlier_ids)) if earlier_ids else due_in
+        return or_(due_in, one_of(t.id, earlier_ids)) if earlier_ids else due_in
 
     in_centre = reported_in(period, actor)  # the command centre's cohort: the cases reported in the period
     # One cohort, the union, with a flag for each part: PostgreSQL reads it as one bitmap OR of the two indexes.

@@ -7,7 +7,7 @@ from sqlalchemy import and_, func, or_, select
 
 from app.citizens.services import Actor
 from app.extensions import db
-from app.reports.assessment_facts import period_facts, rate, within
+from app.reports.assessment_facts import parallel_plans, period_facts, rate, within
 from app.reports.models import CHANNEL_LABELS, Category, GridCell
 from app.reports.periods import Period
 from app.reports.queries import in_scope
@@ -54,6 +54,7 @@ def centre_sums(f) -> list:
 def area_answer(period: Period, by: str, actor: Actor) -> tuple[list[dict], dict]:
     """问题数, 立案数, 结案数, 结案率, 按期结案率 of the cases reported in the period, per area, category or channel,
     and the command centre's figures (the same cohort: its counts are the groups' sums), in one pass."""
+    parallel_plans()
     f = period_facts(period, [reported_in(period, actor)],
                      {"k": _AREA_KEY[by], "deadline_at": "deadline_at", "submitted_at": "submitted_at"},
                      with_departments=True)

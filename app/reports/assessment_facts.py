@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import Index, Interval, and_, case, func, literal, select, union_all
+from sqlalchemy import ARRAY, Index, Integer, Interval, and_, any_, case, exists, func, literal, select, union_all
 
 from app.extensions import db
 from app.reports.case_facts import CANCELS, FACT_NAMES, REWORK, SATISFIED, UNDO, CaseFacts, fact_columns
 from app.reports.models import Report, ReportEvent
+from app.reports.month_facts import CaseFactsAt, is_month_start
 from app.reports.periods import Period
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "SATISFIED",
     "UNDO",
     "CaseColumns",
+    "one_of",
+    "parallel_plans",
     "period_facts",
     "rate",
     "report_statements",
@@ -63,16 +66,32 @@ def within(later, earlier, seconds: float):
 PARALLEL_SETTINGS = {"parallel_setup_cost": "10", "parallel_tuple_cost": "0.001"}
 
 
+def _set_local(settings: dict) -> None:
+    """set_config(…, is_local) for each setting, in one round trip: like SET LOCAL, it ends with the transaction."""
+    db.session.execute(select(*(func.set_config(name, value, True) for name, value in settings.items())))
+
+
 def report_statements() -> None:
     """Give this transaction's reporting statements room to sort and group a month of cases in memory
-    (REPORT_WORK_MEM) and, with REPORT_PARALLEL, parallel workers: PostgreSQL only, one round trip; set_config(…,
-    is_local) like SET LOCAL ends with the transaction."""
-    if db.engine.dialect.name != "postgresql":
-        return
-    settings = {"work_mem": current_app.config["REPORT_WORK_MEM"]}
-    if current_app.config.get("REPORT_PARALLEL"):
-        settings.update(PARALLEL_SETTINGS)
-    db.session.execute(select(*(func.set_config(name, value, True) for name, value in settings.items())))
+    (REPORT_WORK_MEM; PostgreSQL only)."""
+    if db.engine.dialect.name == "postgresql":
+        _set_local({"work_mem": current_app.config["REPORT_WORK_MEM"]})
+
+
+def parallel_plans() -> None:
+    """With REPORT_PARALLEL, let the statements that read a whole period from here on in this transaction use
+    parallel workers (PostgreSQL only). Called after the small lookups: for them, starting workers costs more than
+    it saves (a 5 ms index read became 13 ms)."""
+    if db.engine.dialect.name == "postgresql" and current_app.config.get("REPORT_PARALLEL"):
+        _set_local(PARALLEL_SETTINGS)
+
+
+def one_of(column, ids: list[int]):
+    """`column IN ids` for a few hundred ids: on PostgreSQL one array parameter (`= ANY(…)`), not one parameter per id
+    in every part of the statement that uses it (thousands of placeholders to render and to send)."""
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(literal(list(ids), ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def _column(t, spec):
@@ -141,12 +160,18 @@ def period_facts(period: Period, cohorts, columns: dict, with_departments: bool 
     departments by now can have had two by the end, so only those few read the entries themselves."""
     t = _rollup()
     names = [*FACT_NAMES, *(["n_departments"] if with_departments else [])]
+    # A period ending at a month's start: the cases touched since have their facts at that end in a snapshot.
+    snap = CaseFactsAt.__table__ if is_month_start(period.end) else None
     parts = []
     for cohort in cohorts:
         cond = cohort(t)
         cols = [t.id.label("id"), *(_column(t, spec).label(label) for label, spec in columns.items())]
         parts.append(select(*cols, *(t.table.c[n] for n in names)).where(cond, t.last_event_at < period.end))
         later = and_(cond, t.last_event_at >= period.end)
+        if snap is not None:
+            at_end = and_(snap.c.report_id == t.id, snap.c.month_end == period.end)
+            parts.append(select(*cols, *(snap.c[n] for n in names)).join_from(t.table, snap, at_end).where(later))
+            later = and_(later, ~exists().where(at_end))
         if not with_departments:
             parts.append(_grouped_trail(period, t, later, columns, None))
             continue

@@ -24,24 +24,25 @@ This module imports no other module of app.reports (models.py imports it), so it
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, and_, case, delete, event, func, insert, inspect, select
+from sqlalchemy import ForeignKey, Index, Integer, String, delete, event, func, insert, inspect, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.extensions import UTCDateTime, db
-
-UNDO = ("send_back", "unresolved", "reopen")  # entries after which an earlier handling no longer stands
-REWORK = ("send_back", "unresolved")  # 返工
-CANCELS = ("cancel", "mark_duplicate", "invalidate")
-# The case's own columns copied into its row (kept current by the flush hook), for selecting and grouping.
-CASE_COLUMNS = ("department_id", "deadline_at", "submitted_at", "grid_id", "category_id", "channel")
-SATISFIED = ("satisfied", "basically_satisfied")  # a return visit's ratings that count as satisfied (满意率)
-# A case's return visits (feedback entries), kept current like the facts: the newest one's time and how many there are,
-# and how many were satisfied. A period's visits are then read from the rollup (assessment._return_visits).
-VISIT_NAMES = ("last_visit", "n_visits", "n_satisfied")
-FACT_NAMES = ("last_handle", "last_undo", "cancelled_at", "last_close", "last_unclose", "first_register",
-              "first_dispatch", "n_dispatch", "n_rework", "n_supervise")
+from app.reports import month_facts
+from app.reports.facts_columns import (  # noqa: F401  (re-exported: the rollup's definitions)
+    CANCELS,
+    CASE_COLUMNS,
+    FACT_NAMES,
+    REWORK,
+    SATISFIED,
+    UNDO,
+    VISIT_NAMES,
+    fact_columns,
+    trail_table,
+    visit_columns,
+)
 
 
 class CaseFacts(db.Model):
@@ -82,51 +83,6 @@ class CaseFacts(db.Model):
     channel: Mapped[str | None] = mapped_column(String(16))
 
 
-def fact_columns(ev, with_departments: bool = True) -> list:
-    """The aggregate columns (labelled as CaseFacts' columns) over trail entries `ev` (report_events or an alias),
-    to be grouped by ev.report_id. The one definition both the rollup and the as-of-a-date aggregation use."""
-    at = ev.c.created_at
-
-    def last(*actions):
-        return func.max(case((ev.c.action.in_(actions), at)))
-
-    def count(*actions):
-        return func.count(case((ev.c.action.in_(actions), 1)))
-
-    cols = [
-        last("handle").label("last_handle"),
-        last(*UNDO).label("last_undo"),
-        last(*CANCELS).label("cancelled_at"),
-        last("close").label("last_close"),
-        last("reopen", "unresolved").label("last_unclose"),
-        func.min(case((ev.c.action == "register", at))).label("first_register"),
-        func.min(case((ev.c.action == "dispatch", at))).label("first_dispatch"),
-        count("dispatch").label("n_dispatch"),
-        count(*REWORK).label("n_rework"),
-        count("supervise").label("n_supervise"),
-    ]
-    if with_departments:
-        department = ev.c.data["department"].as_string()
-        cols.append(func.count(func.distinct(case((ev.c.action == "dispatch", department)))).label("n_departments"))
-    return cols
-
-
-def visit_columns(ev) -> list:
-    """VISIT_NAMES as aggregates over trail entries `ev` (grouped by ev.c.report_id)."""
-    visit = ev.c.action == "feedback"
-    satisfied = and_(visit, ev.c.data["rating"].as_string().in_(SATISFIED))
-    return [
-        func.max(case((visit, ev.c.created_at))).label("last_visit"),
-        func.count(case((visit, 1))).label("n_visits"),
-        func.count(case((satisfied, 1))).label("n_satisfied"),
-    ]
-
-
-def trail_table():
-    """report_events as a Table (the ORM class lives in models.py, which imports this module)."""
-    return db.metadata.tables["report_events"]
-
-
 def _fresh_rows():
     """Every case's row as its trail and its columns give it now (grouped by case: add a WHERE to narrow it)."""
     ev, reports = trail_table(), db.metadata.tables["reports"]
@@ -150,17 +106,23 @@ def refresh_statement(report_ids=None):
     return insert(CaseFacts.__table__).from_select(ROW_NAMES, q)
 
 
-def refresh(connection, report_ids) -> None:
-    """Recompute the rows of these cases from their trail, on `connection` (the caller's transaction)."""
+def refresh(connection, report_ids, earliest: dict | None = None) -> None:
+    """Recompute the rows of these cases from their trail, on `connection` (the caller's transaction), and keep their
+    month-start snapshots (month_facts.keep; `earliest`: report id → the earliest time of new entries)."""
+    cf = CaseFacts.__table__
     ids = sorted(set(report_ids))
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
-        connection.execute(delete(CaseFacts.__table__).where(CaseFacts.report_id.in_(chunk)))
-        connection.execute(refresh_statement(chunk))
+        old = dict(connection.execute(
+            delete(cf).where(cf.c.report_id.in_(chunk)).returning(cf.c.report_id, cf.c.last_event_at)).all())
+        new = dict(connection.execute(refresh_statement(chunk).returning(cf.c.report_id, cf.c.last_event_at)).all())
+        month_facts.keep(connection, old, new, {k: v for k, v in (earliest or {}).items() if k in old or k in new})
 
 
 def rebuild(connection) -> None:
-    """Every case's row from the trail (after a bulk load that bypassed the session, e.g. bench/)."""
+    """Every case's row from the trail (after a bulk load that bypassed the session, e.g. bench/); the month-start
+    snapshots are dropped (month_facts.snapshot_month writes them again)."""
+    connection.execute(delete(month_facts.CaseFactsAt.__table__))
     connection.execute(delete(CaseFacts.__table__))
     connection.execute(refresh_statement())
 
@@ -170,23 +132,28 @@ def differences(connection) -> list[int]:
     cf = CaseFacts.__table__
     fresh = {row[0]: tuple(row[1:]) for row in connection.execute(_fresh_rows())}
     stored = {row[0]: tuple(row[1:]) for row in connection.execute(select(*(cf.c[n] for n in ROW_NAMES)))}
-    return sorted(k for k in set(fresh) | set(stored) if fresh.get(k) != stored.get(k))
+    rows = {k for k in set(fresh) | set(stored) if fresh.get(k) != stored.get(k)}
+    return sorted(rows | set(month_facts.differences(connection)))
 
 
 @event.listens_for(Session, "after_flush")
 def _keep_current(session: Session, flush_context) -> None:
     """After a flush that wrote trail entries, or changed a copied column of a case, recompute their cases' rows in
     the same transaction."""
-    touched = set()
-    for group in (session.new, session.dirty, session.deleted):
+    touched, earliest = set(), {}
+    for is_new, group in ((True, session.new), (False, session.dirty), (False, session.deleted)):
         for obj in group:
             table = getattr(obj, "__tablename__", None)
             if table == "report_events" and obj.report_id is not None:
                 touched.add(obj.report_id)
+                # A new entry's time; a changed or deleted one may invalidate any snapshot of its case.
+                at = (obj.created_at if is_new else None) or month_facts.EARLIEST
+                at = at if at.tzinfo else at.replace(tzinfo=UTC)
+                earliest[obj.report_id] = min(at, earliest.get(obj.report_id, at))
             elif table == "reports" and obj in session.dirty and _copied_changed(obj):
                 touched.add(obj.id)
     if touched:
-        refresh(session.connection(), touched)
+        refresh(session.connection(), touched, earliest)
 
 
 def _copied_changed(report) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy import Float, Integer, and_, case, cast, func, literal_column, s
 from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import db
-from app.reports.assessment_facts import report_statements, seconds_between
+from app.reports.assessment_facts import parallel_plans, report_statements, seconds_between
 from app.reports.feedback import satisfaction
 from app.reports.models import OPEN_STATUSES, STATUSES, Category, Department, GridCell, Report, ReportEvent
 from app.reports.queries import local_day_start, scoped
@@ -77,6 +77,7 @@ def dashboard(
     days = (last - first).days + 1
     since, until = local_day_start(first), local_day_start(last + timedelta(days=1))
     report_statements()
+    parallel_plans()
     r = Report
     day_list = [first + timedelta(days=i) for i in range(days)]
     per_day = {s: [0] * days for s in STATUSES}

@@ -1,9 +1,12 @@
-"""facts: return visits in the rollup, and covering indexes for the dashboard and the rollup's department
+"""facts: month-start snapshots of the rollup, return visits in the rollup, covering indexes for the dashboard
 
 Revision ID: facts0003
 Revises: facts0002
 Create Date: 2026-12-03 12:30:00
 
+- case_facts_at: a case's facts as of a local month's start, written by the flush hook when the case gets its first
+  entry of a month (app/reports/month_facts.py). It starts empty: months before the upgrade are aggregated from
+  the trail as before (exact either way).
 - case_facts gets each case's return visits (feedback entries): the newest one's time, how many there are and how
   many were (basically) satisfied, filled from the trail; ix_case_facts_visits (n_visits, last_visit) finds a
   period's visits. The flush hook in app/reports/case_facts.py keeps them current from here on.
@@ -28,8 +31,20 @@ DASHBOARD = ["status", "category_id", "department_id", "lat", "lng", "overdue", 
 SATISFIED = "('satisfied', 'basically_satisfied')"
 
 
+FACTS = ("last_handle", "last_undo", "cancelled_at", "last_close", "last_unclose", "first_register",
+         "first_dispatch")
+COUNTS = ("n_dispatch", "n_rework", "n_supervise", "n_departments")
+
+
 def upgrade():
     postgres = op.get_bind().dialect.name == "postgresql"
+    op.create_table(
+        "case_facts_at",
+        sa.Column("month_end", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("report_id", sa.Integer(), sa.ForeignKey("reports.id"), primary_key=True, autoincrement=False),
+        *(sa.Column(name, sa.DateTime(timezone=True), nullable=True) for name in FACTS),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in COUNTS),
+    )
     with op.batch_alter_table("case_facts") as batch:
         batch.add_column(sa.Column("last_visit", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("n_visits", sa.Integer(), nullable=True))
@@ -65,3 +80,4 @@ def downgrade():
     with op.batch_alter_table("case_facts") as batch:
         for column in ("n_satisfied", "n_visits", "last_visit"):
             batch.drop_column(column)
+    op.drop_table("case_facts_at")
