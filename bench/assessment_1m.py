@@ -31,7 +31,7 @@ from werkzeug.datastructures import MultiDict
 from app import create_app
 from app.citizens.services import Actor
 from app.extensions import db
-from app.reports import assessment, assessment_areas, exports, queries
+from app.reports import assessment_areas, assessment_departments, exports, queries
 from app.reports import dashboard as dashboard_module
 from app.reports.assessment import assess, summary
 from app.reports.assessment_facts import trail_facts
@@ -209,10 +209,12 @@ def explain(fn) -> str:
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
-        # The reporting statements run with REPORT_WORK_MEM (report_statements(), this transaction only): so do their
-        # plans, else sorts that stay in memory in the measured runs show as spills to disk here.
-        cur.execute("SELECT set_config('work_mem', %s, true)", (current_app.config["REPORT_WORK_MEM"],))
         for statement, params in cap.statements:
+            # The settings the call made for its transaction (REPORT_WORK_MEM, parallel plans) are made here too, in
+            # the same order, so that each plan is the one the measured runs got.
+            if statement.lstrip().startswith("SELECT set_config"):
+                cur.execute(statement, params)
+                continue
             reads_cases = any(t in statement for t in ("FROM reports", "FROM case_facts"))
             if not statement.lstrip().upper().startswith(("SELECT", "WITH")) or not reads_cases:
                 continue
@@ -225,12 +227,12 @@ def explain(fn) -> str:
 
 def with_trail_only(fn):
     """fn() with the assessment's facts aggregated from the trail alone (the reference the tests compare with)."""
-    saved = assessment.period_facts, assessment_areas.period_facts
-    assessment.period_facts = assessment_areas.period_facts = trail_facts
+    saved = assessment_departments.period_facts, assessment_areas.period_facts
+    assessment_departments.period_facts = assessment_areas.period_facts = trail_facts
     try:
         return fn()
     finally:
-        assessment.period_facts, assessment_areas.period_facts = saved
+        assessment_departments.period_facts, assessment_areas.period_facts = saved
 
 
 def one_query_per_chart(fn):
@@ -242,20 +244,30 @@ def one_query_per_chart(fn):
         dashboard_module.ONE_PASS = True
 
 
+def as_request(fn):
+    """fn() in a transaction of its own, as each API request or page view has (its SET LOCAL settings end with it)."""
+    def call():
+        try:
+            return fn()
+        finally:
+            db.session.rollback()
+    return call
+
+
 def measure_queries(cases, m, admin, args, baselines=()) -> None:
-    """p50/p99 of each call (each baseline interleaved in the same run, fewer runs), then the plans of its statements;
-    the finished month kept in Redis."""
+    """p50/p99 of each call, each in its own transaction (each baseline in the same run, fewer runs), then the plans
+    of its statements; the finished month kept in Redis."""
     plans = []
     print(f"\nperiod {m.first}..{m.last}; {args.runs} runs each (after one warm-up)\n")
     print("| query | p50 ms | p99 ms |\n|---|---:|---:|")
     for name, fn in baselines:
         fn()
-        samples = timed(fn, max(3, args.runs // 4))
+        samples = timed(as_request(fn), max(3, args.runs // 4))
         db.session.rollback()
         print(f"| {name} | {pct(samples, 50) * 1000:.0f} | {pct(samples, 99) * 1000:.0f} |", flush=True)
     for name, fn in cases:
         fn()
-        samples = timed(fn, args.runs)
+        samples = timed(as_request(fn), args.runs)
         db.session.rollback()
         print(f"| {name} | {pct(samples, 50) * 1000:.0f} | {pct(samples, 99) * 1000:.0f} |", flush=True)
         plans.append(f"=== {name}\n" + explain(fn))

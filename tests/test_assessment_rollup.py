@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import case, func, insert, select
 
 from app.extensions import db
-from app.reports import assessment, assessment_areas
+from app.reports import assessment, assessment_areas, assessment_departments
 from app.reports.assessment_facts import trail_facts
 from app.reports.case_facts import SATISFIED, CaseFacts, differences, rebuild
 from app.reports.models import Report, ReportEvent
@@ -174,9 +174,9 @@ def visits_from_trail(period, actor):
 
 def from_trail_only(monkeypatch):
     """Make the assessment aggregate the trail alone (the reference), as before the rollup existed."""
-    monkeypatch.setattr(assessment, "period_facts", trail_facts)
+    monkeypatch.setattr(assessment_departments, "period_facts", trail_facts)
     monkeypatch.setattr(assessment_areas, "period_facts", trail_facts)
-    monkeypatch.setattr(assessment, "_return_visits", visits_from_trail)
+    monkeypatch.setattr(assessment_departments, "_return_visits", visits_from_trail)
 
 
 PERIODS = [
@@ -196,6 +196,12 @@ def test_rollup_plus_trail_equals_the_trail_alone_on_random_cases_and_periods(ap
     who = [actor("admin"), actor("handler", "JB-HWS")]
     got = {(p, by, a.role): assessment._compute(p, by, a)
            for p in PERIODS for by in ("department", "grid", "channel") for a in who}
+    headlines = {(p, a.role): assessment._summary(p, a) for p in PERIODS for a in who}
+    for (p, role), head in headlines.items():  # the headline's one pass gives what the area rows and centre give
+        by_channel = got[(p, "channel", role)]
+        for k in ("reported", "registered", "closed", "closed_on_time"):
+            assert head["totals"][k] == sum(r[k] for r in by_channel["rows"]), (p, role, k)
+        assert head["centre"] == by_channel["centre"] and head["departments"] == got[(p, "department", role)]["rows"]
     some_rows = sum(len(v["rows"]) for v in got.values())
     later = db.session.scalar(select(db.func.count()).select_from(CaseFacts).where(
         CaseFacts.last_event_at >= month(2026, 11).end))
@@ -208,3 +214,5 @@ def test_rollup_plus_trail_equals_the_trail_alone_on_random_cases_and_periods(ap
     from_trail_only(monkeypatch)
     for (p, by, role), answer in got.items():
         assert answer == assessment._compute(p, by, next(a for a in who if a.role == role)), (p, by, role)
+    for (p, role), answer in headlines.items():
+        assert answer == assessment._summary(p, next(a for a in who if a.role == role)), (p, "summary", role)

@@ -51,6 +51,16 @@ def centre_sums(f) -> list:
     return [_n(cond).label(name) for name, cond in centre_conditions(f)]
 
 
+def closed_condition(f):
+    """结案 as of the period's end, on the rows of period_facts `f`: closed, not reopened or sent back since, and not
+    cancelled before it was closed."""
+    return and_(
+        f.c.last_close.is_not(None),
+        or_(f.c.last_unclose.is_(None), f.c.last_close > f.c.last_unclose),
+        or_(f.c.cancelled_at.is_(None), f.c.cancelled_at < f.c.last_close),
+    )
+
+
 def area_answer(period: Period, by: str, actor: Actor) -> tuple[list[dict], dict]:
     """问题数, 立案数, 结案数, 结案率, 按期结案率 of the cases reported in the period, per area, category or channel,
     and the command centre's figures (the same cohort: its counts are the groups' sums), in one pass."""
@@ -58,11 +68,7 @@ def area_answer(period: Period, by: str, actor: Actor) -> tuple[list[dict], dict
     f = period_facts(period, [reported_in(period, actor)],
                      {"k": _AREA_KEY[by], "deadline_at": "deadline_at", "submitted_at": "submitted_at"},
                      with_departments=True)
-    closed = and_(
-        f.c.last_close.is_not(None),
-        or_(f.c.last_unclose.is_(None), f.c.last_close > f.c.last_unclose),
-        or_(f.c.cancelled_at.is_(None), f.c.cancelled_at < f.c.last_close),
-    )
+    closed = closed_condition(f)
     q = (
         select(
             f.c.k,
