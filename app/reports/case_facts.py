@@ -39,13 +39,14 @@ from app.reports.facts_columns import (  # noqa: F401  (re-exported: the rollup'
     SATISFIED,
     UNDO,
     VISIT_NAMES,
+    TrailFacts,
     fact_columns,
     trail_table,
     visit_columns,
 )
 
 
-class CaseFacts(db.Model):
+class CaseFacts(TrailFacts, db.Model):
     """The facts of one case's whole trail (see the module's docstring); written by the flush hook only."""
 
     __tablename__ = "case_facts"
@@ -58,17 +59,6 @@ class CaseFacts(db.Model):
                       Index("ix_case_facts_visits", "n_visits", "last_visit"))
 
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True, autoincrement=False)
-    last_handle: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_undo: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_close: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_unclose: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    first_register: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    first_dispatch: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    n_dispatch: Mapped[int] = mapped_column(Integer)
-    n_rework: Mapped[int] = mapped_column(Integer)
-    n_supervise: Mapped[int] = mapped_column(Integer)
-    n_departments: Mapped[int] = mapped_column(Integer)  # distinct departments dispatched to (re-routes)
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # Return visits (VISIT_NAMES; migration facts0003).
     last_visit: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,9 +6,12 @@ This module imports no other module of app.reports (models.py imports the rollup
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, func
+from datetime import datetime
 
-from app.extensions import db
+from sqlalchemy import Integer, and_, case, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import UTCDateTime, db
 
 UNDO = ("send_back", "unresolved", "reopen")  # entries after which an earlier handling no longer stands
 REWORK = ("send_back", "unresolved")  # 返工
@@ -21,6 +24,22 @@ SATISFIED = ("satisfied", "basically_satisfied")  # a return visit's ratings tha
 VISIT_NAMES = ("last_visit", "n_visits", "n_satisfied")
 FACT_NAMES = ("last_handle", "last_undo", "cancelled_at", "last_close", "last_unclose", "first_register",
               "first_dispatch", "n_dispatch", "n_rework", "n_supervise")
+
+
+class TrailFacts:
+    """The columns FACT_NAMES and n_departments, for the tables that store them (case_facts, case_facts_at)."""
+
+    last_handle: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_undo: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_close: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_unclose: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_register: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_dispatch: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    n_dispatch: Mapped[int] = mapped_column(Integer)
+    n_rework: Mapped[int] = mapped_column(Integer)
+    n_supervise: Mapped[int] = mapped_column(Integer)
+    n_departments: Mapped[int] = mapped_column(Integer)  # distinct departments dispatched to (re-routes)
 
 
 def fact_columns(ev, with_departments: bool = True) -> list:

@@ -19,34 +19,23 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from sqlalchemy import ForeignKey, Integer, delete, insert, literal, select
+from sqlalchemy import ForeignKey, delete, insert, literal, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import UTCDateTime, db
-from app.reports.facts_columns import FACT_NAMES, fact_columns, trail_table
+from app.reports.facts_columns import FACT_NAMES, TrailFacts, fact_columns, trail_table
 
 SNAPSHOT_NAMES = ["month_end", "report_id", *FACT_NAMES, "n_departments"]
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # "every snapshot of the case may be stale"
 
 
-class CaseFactsAt(db.Model):
+class CaseFactsAt(TrailFacts, db.Model):
     """A case's trail facts as of `month_end` (a local month's start, in UTC); written by the flush hook only."""
 
     __tablename__ = "case_facts_at"
 
     month_end: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), primary_key=True, autoincrement=False)
-    last_handle: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_undo: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_close: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_unclose: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    first_register: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    first_dispatch: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    n_dispatch: Mapped[int] = mapped_column(Integer)
-    n_rework: Mapped[int] = mapped_column(Integer)
-    n_supervise: Mapped[int] = mapped_column(Integer)
-    n_departments: Mapped[int] = mapped_column(Integer)
 
 
 def _tz() -> ZoneInfo:
