@@ -11,7 +11,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, event, func, insert, select
 
 from app.extensions import db
 from app.reports import assessment, assessment_areas, assessment_departments
@@ -78,6 +78,23 @@ def test_a_case_s_first_entry_of_a_month_snapshots_its_facts_at_that_month_s_sta
     snaps = {s.month_end: s for s in db.session.scalars(select(CaseFactsAt).where(CaseFactsAt.report_id == r.id))}
     assert set(snaps) == {dec} and snaps[dec].n_rework == 1  # November's dropped, December's written again
     assert differences(db.session.connection()) == []
+
+
+def test_a_new_case_and_its_steps_within_a_month_cost_no_snapshot_statement(app):
+    """Snapshots are written only when a case's entries reach into a new month: a submission and the same month's
+    steps send no statement to case_facts_at (the hot path keeps its statement count)."""
+    sent = []
+
+    def seen(conn, cursor, statement, *args):
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        r = report("井盖破损")
+        transition(r.id, "register", actor("dispatcher"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert any("case_facts" in s for s in sent) and not any("case_facts_at" in s for s in sent)
 
 
 def test_a_rolled_back_step_leaves_no_row_change(app):

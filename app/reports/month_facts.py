@@ -79,8 +79,12 @@ def keep(connection, old_last: dict, new_last: dict, earliest: dict) -> None:
     crossing: dict[datetime, list[int]] = {}
     for rid, last in new_last.items():
         boundary = month_start(last)
-        # (a stale case's snapshot at its newest month was just deleted, or never written: write it again)
-        if old_last.get(rid) is None or old_last[rid] < boundary or stale.get(rid, boundary) < boundary:
+        old = old_last.get(rid)
+        if old is None:  # a new row: all its entries are this flush's; entries before the boundary, if any, are new
+            before = earliest.get(rid, EARLIEST) < boundary
+        else:  # (a stale case's snapshot at its newest month was just deleted, or never written: write it again)
+            before = old < boundary or stale.get(rid, boundary) < boundary
+        if before:
             crossing.setdefault(boundary, []).append(rid)
     for boundary, ids in crossing.items():
         connection.execute(delete(at).where(at.c.month_end == boundary, at.c.report_id.in_(ids)))
