@@ -19,6 +19,7 @@ class _Server(http.server.ThreadingHTTPServer):
     """Counts every TCP connection it accepts, so a test can prove none arrived."""
 
     connections = 0
+    last_host = None
 
     def verify_request(self, request, client_address):
         type(self).connections += 1
@@ -27,6 +28,8 @@ class _Server(http.server.ThreadingHTTPServer):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        # Recorded before answering: the client may read the body before this thread runs again.
+        self.server.last_host = self.headers.get("Host")
         if self.path.startswith("/hop"):
             self.send_response(302)
             self.send_header("Location", self.path[4:] or "/ok")
@@ -38,7 +41,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body * (200 if self.path == "/chunked" else 1))
-        self.server.last_host = self.headers.get("Host")
 
     def log_message(self, *args):
         pass
