@@ -51,10 +51,8 @@ class CaseFacts(TrailFacts, db.Model):
 
     __tablename__ = "case_facts"
     # A period's cohort: cases due in it (departments) or reported in it (areas, the centre); migration facts0002.
-    # A case's department by its id from the index alone (ix_case_facts_department; facts0003).
     __table_args__ = (Index("ix_case_facts_deadline_at", "deadline_at"),
                       Index("ix_case_facts_submitted_at", "submitted_at"),
-                      Index("ix_case_facts_department", "report_id", postgresql_include=["department_id"]),
                       # A period's return visits: cases with one visit by its time, the few with more (facts0003).
                       Index("ix_case_facts_visits", "n_visits", "last_visit"))
 

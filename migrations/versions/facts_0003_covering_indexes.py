@@ -12,10 +12,8 @@ Create Date: 2026-12-03 12:30:00
   period's visits. The flush hook in app/reports/case_facts.py keeps them current from here on.
 - ix_reports_submitted_at carries what the dashboard groups and counts (status, category, department, point,
   overdue flag, closing time): a month's charts and its median time to close are index-only scans (PostgreSQL).
-- ix_case_facts_department (report_id) INCLUDE (department_id): a case's department from the index alone.
 
-On SQLite (no INCLUDE) ix_reports_submitted_at stays the plain index it was, and ix_case_facts_department is a plain
-index on report_id.
+On SQLite (no INCLUDE) ix_reports_submitted_at stays the plain index it was.
 """
 
 import sqlalchemy as sa
@@ -65,7 +63,6 @@ def upgrade():
         batch.alter_column("n_visits", existing_type=sa.Integer(), nullable=False)
         batch.alter_column("n_satisfied", existing_type=sa.Integer(), nullable=False)
     op.create_index("ix_case_facts_visits", "case_facts", ["n_visits", "last_visit"])
-    op.create_index("ix_case_facts_department", "case_facts", ["report_id"], postgresql_include=["department_id"])
     if postgres:
         op.drop_index("ix_reports_submitted_at", table_name="reports")
         op.create_index("ix_reports_submitted_at", "reports", ["submitted_at"], postgresql_include=DASHBOARD)
@@ -75,7 +72,6 @@ def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_reports_submitted_at", table_name="reports")
         op.create_index("ix_reports_submitted_at", "reports", ["submitted_at"])
-    op.drop_index("ix_case_facts_department", table_name="case_facts")
     op.drop_index("ix_case_facts_visits", table_name="case_facts")
     with op.batch_alter_table("case_facts") as batch:
         for column in ("n_satisfied", "n_visits", "last_visit"):
