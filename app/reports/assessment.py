@@ -17,14 +17,13 @@ from redis.exceptions import RedisError
 from app.citizens.services import Actor
 from app.events import utcnow
 from app.extensions import get_redis
-from app.reports.assessment_areas import area_answer, area_rows, centre
-from app.reports.assessment_departments import FORMULA, department_answer, department_rows, score, weights
+from app.reports.assessment_areas import area_answer, area_rows
+from app.reports.assessment_departments import FORMULA, department_answer, score, weights
 from app.reports.assessment_facts import GROUPINGS, rate, report_statements
 from app.reports.periods import Period
 from app.reports.queries import BadFilter
 
-__all__ = ["GROUPINGS", "area_rows", "assess", "centre", "department_answer", "department_rows", "rate", "score",
-           "summary", "weights"]
+__all__ = ["GROUPINGS", "area_rows", "assess", "department_answer", "rate", "score", "summary", "weights"]
 
 def _cache_key(period: Period, by: str, actor: Actor) -> str:
     scope = actor.department_id if (actor.role == "handler" or actor.kind == "api") else None

@@ -135,12 +135,6 @@ def _labels(by: str) -> dict:
     return {"roll": lambda k: k, "name": lambda k: (k, CHANNEL_LABELS.get(k, k))}
 
 
-def centre(period: Period, actor: Actor) -> dict:
-    """The command centre: 按时立案率, 按时派遣率 against the configured minutes, and 派遣准确率."""
-    f = period_facts(period, [reported_in(period, actor)], {"submitted_at": "submitted_at"}, with_departments=True)
-    return centre_answer(*(int(x or 0) for x in db.session.execute(select(*centre_sums(f))).one()))
-
-
 def centre_answer(reg: int, reg_ok: int, dis: int, dis_ok: int, rerouted: int) -> dict:
     return {
         "register_minutes": current_app.config["ASSESSMENT_REGISTER_MINUTES"],

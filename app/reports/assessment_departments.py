@@ -57,11 +57,6 @@ def score(row: dict, w: dict[str, float]) -> float | None:
 TOTALS = ("reported", "closed", "closed_on_time")  # of the cases reported in the period (with c_registered)
 
 
-def department_rows(period: Period, actor: Actor) -> list[dict]:
-    """The department indicators (应处置数 … 满意率, score) for every department with cases due in the period."""
-    return department_answer(period, actor)[0]
-
-
 def department_answer(period: Period, actor: Actor) -> tuple[list[dict], dict, dict]:
     """The department rows, the command centre's figures and the totals of the cases reported in the period
     (reported, registered, closed, closed_on_time: the sums of the area rows), read in one pass over the rollup (the
