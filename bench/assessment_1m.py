@@ -25,13 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import current_app
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, func, inspect, text
 from werkzeug.datastructures import MultiDict
 
 from app import create_app
 from app.citizens.services import Actor
 from app.extensions import db
-from app.reports import assessment_areas, assessment_departments, exports, queries
+from app.reports import assessment_areas, assessment_departments, exports, facts_columns, queries
 from app.reports import dashboard as dashboard_module
 from app.reports.assessment import assess, summary
 from app.reports.assessment_facts import trail_facts
@@ -244,6 +244,17 @@ def one_query_per_chart(fn):
         dashboard_module.ONE_PASS = True
 
 
+def with_bigint_counts(fn):
+    """fn() with the trail's counts left as PostgreSQL's bigint (before session 8): the union of rollup rows and
+    trail aggregations then casts the rollup rows step by step instead of reading one flat Append."""
+    saved = facts_columns._count
+    facts_columns._count = func.count
+    try:
+        return fn()
+    finally:
+        facts_columns._count = saved
+
+
 def as_request(fn):
     """fn() in a transaction of its own, as each API request or page view has (its SET LOCAL settings end with it)."""
     def call():
@@ -454,6 +465,8 @@ def main() -> None:
              lambda: with_trail_only(lambda: assess(m, "department", admin))),
             ("baseline: assessment by grid from the trail alone (no rollup)",
              lambda: with_trail_only(lambda: assess(m, "grid", admin))),
+            ("baseline: assessment by department, bigint counts in the union (before session 8)",
+             lambda: with_bigint_counts(lambda: assess(m, "department", admin))),
             ("baseline: dashboard charts, one GROUP BY per chart",
              lambda: one_query_per_chart(lambda: dashboard(admin, first=m.first, last=m.last))),
         ]

@@ -233,3 +233,35 @@ def test_rollup_plus_trail_equals_the_trail_alone_on_random_cases_and_periods(ap
         assert answer == assessment._compute(p, by, next(a for a in who if a.role == role)), (p, by, role)
     for (p, role), answer in headlines.items():
         assert answer == assessment._summary(p, next(a for a in who if a.role == role)), (p, "summary", role)
+
+
+def _plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_the_by_department_pass_reads_rollup_snapshots_and_trail_as_one_flat_union(app):
+    """On PostgreSQL the rollup rows, the snapshot rows and the trail's aggregations are one Append: the branches'
+    columns have the same types (count() cast to the rollup's integer), so the planner does not cast the rollup's rows
+    in a projection over each step of the union (docs/benchmarks.md, session 8)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the plan shape is PostgreSQL's (SQLite has no typed UNION ALL flattening)")
+    build_example()
+    seen = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "GROUP BY anon_1.department_id" in statement and "case_facts_at" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        assessment_departments.department_answer(month(2026, 11), actor("admin"))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert len(seen) == 1
+    statement, parameters = seen[0]
+    plan = db.session.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar()
+    appends = [n for n in _plan_nodes(plan[0]["Plan"]) if n["Node Type"] == "Append"]
+    assert len(appends) == 1, [n.get("Parallel Aware") for n in appends]
+    assert len(appends[0]["Plans"]) >= 3  # rollup rows, snapshot rows, the trail's aggregations
