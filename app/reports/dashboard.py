@@ -100,12 +100,18 @@ def dashboard(
     col_of = case((in_box, _floor((r.lng - k(minlng)) / k(maxlng - minlng) * k(heat_size))))
     is_closed = and_(r.status == "closed", r.closed_at.is_not(None))
     late = and_(r.overdue.is_(True), r.status.in_(OPEN_STATUSES))
-    sets = _grouped(actor, since, until, {
+    charts = {
         "day": [_local_day(tz, first).label("day"), r.status.label("status")],
         "category": [r.category_id.label("category_id")],
         "department": [r.department_id.label("department_id")],
         "heat": [row_of.label("hr"), col_of.label("hc")],
-    }, [func.sum(case((is_closed, 1), else_=0)), func.sum(case((late, 1), else_=0))])
+    }
+    one_pass = db.engine.dialect.name == "postgresql" and ONE_PASS
+    if one_pass:  # the closed cases per whole hour to close: where the median lies (_median_hours_to_close)
+        charts["close_hour"] = [case((is_closed, func.date_trunc("hour", r.closed_at - r.submitted_at)))
+                                .label("close_hour")]
+    sets = _grouped(actor, since, until, charts,
+                    [func.sum(case((is_closed, 1), else_=0)), func.sum(case((late, 1), else_=0))])
     closed_count = 0
     for (d, status), n, n_closed, _ in sets["day"]:
         closed_count += int(n_closed or 0)
@@ -129,7 +135,8 @@ def dashboard(
     for (row, col), n, _, _ in sets["heat"]:
         if row is not None and col is not None:
             heat[min(heat_rows - 1, int(row))][min(heat_size - 1, int(col))] += n
-    median = _median_hours_to_close(actor, since, until, closed_count)
+    hours = {key: n for (key,), n, _, _ in sets.get("close_hour", []) if key is not None}
+    median = _median_hours_to_close(actor, since, until, closed_count, hours if one_pass else None)
     return Dashboard(
         days=day_list,
         per_day={s: v for s, v in per_day.items() if any(v)},
@@ -188,9 +195,15 @@ def _grouped_each(base, sets: dict[str, list]) -> dict[str, list]:
     return out
 
 
-def _median_hours_to_close(actor: Actor, since, until, n: int) -> float | None:
+def _median_hours_to_close(actor: Actor, since, until, n: int, hours: dict | None = None) -> float | None:
     """The median hours from submission to closing of the period's `n` closed cases (1 decimal): the middle one or
-    two, read with ORDER BY … OFFSET instead of reading them all."""
+    two, read with ORDER BY … OFFSET instead of reading them all.
+
+    `hours` (PostgreSQL): the closed cases per whole hour to close (interval → count, from the charts' pass). The
+    middle ones are then looked for only among the cases of their hour, so a few hundred intervals are sorted
+    instead of the month's ~70,000 (45 → ~10 ms at 1,000,000 cases; docs/benchmarks.md). Intervals compare exactly,
+    so [hour, hour + 1 h) holds the cases date_trunc() counted in it (non-negative intervals; otherwise, or if the
+    counts disagree, the whole month is sorted)."""
     if not n:
         return None
     r = Report
@@ -199,9 +212,22 @@ def _median_hours_to_close(actor: Actor, since, until, n: int) -> float | None:
     # PostgreSQL orders the intervals themselves (no per-row conversion to seconds).
     order = (r.closed_at - r.submitted_at) if db.engine.dialect.name == "postgresql" else \
         seconds_between(r.closed_at, r.submitted_at)
-    middle = db.session.execute(closed.order_by(order).offset((n - 1) // 2).limit(2 - n % 2)).all()
-    hours = [(closed_at - submitted_at).total_seconds() / 3600 for closed_at, submitted_at in middle]
-    return round(statistics.median(hours), 1)
+    ranks = sorted({(n - 1) // 2, n // 2})
+    if hours and sum(hours.values()) == n and min(hours) >= timedelta(0):
+        middle, seen, wanted = [], 0, list(ranks)
+        for hour in sorted(hours):
+            mine = [k - seen for k in wanted if seen <= k < seen + hours[hour]]
+            if mine:
+                in_hour = closed.where(order >= hour, order < hour + timedelta(hours=1))
+                middle += db.session.execute(in_hour.order_by(order).offset(mine[0]).limit(len(mine))).all()
+                wanted = wanted[len(mine):]
+            if not wanted:
+                break
+            seen += hours[hour]
+    else:
+        middle = db.session.execute(closed.order_by(order).offset(ranks[0]).limit(len(ranks))).all()
+    values = [(closed_at - submitted_at).total_seconds() / 3600 for closed_at, submitted_at in middle]
+    return round(statistics.median(values), 1)
 
 
 def _grid_outlines(box: tuple[float, float, float, float], level: int = 2) -> list:

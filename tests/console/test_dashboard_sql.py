@@ -118,3 +118,33 @@ def test_an_even_number_of_closed_cases_takes_the_mean_of_the_middle_two(app):
     db.session.commit()
     d = dashboard(actor("admin"), first=FIRST, last=LAST)
     assert (d.closed_count, d.median_hours_to_close) == (4, 3.0)
+
+
+def test_the_median_found_within_its_hour_equals_the_median_of_every_case(app):
+    """PostgreSQL looks for the middle cases only within their whole hour to close (counted in the charts' pass):
+    cases exactly on an hour's boundary, odd and even counts, the middle two in one hour or in two."""
+    from sqlalchemy import event
+
+    start = datetime(2026, 11, 5, 0, 0, tzinfo=ZoneInfo("UTC"))
+    rnd = random.Random(7)
+    hours_of = []
+    statements = []
+    def capture(conn, cursor, statement, *args):
+        if "ORDER BY reports.closed_at" in statement:
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        for _step in range(7):
+            for _ in range(rnd.randint(1, 5)):
+                r = report("已结案")
+                hours = rnd.choice([1, 2, 3, 2 + rnd.randrange(3600) / 3600, 0.5])
+                r.submitted_at, r.status, r.closed_at = start, "closed", start + timedelta(hours=hours)
+                hours_of.append(hours)
+            db.session.commit()
+            d = dashboard(actor("admin"), first=FIRST, last=LAST)
+            assert (d.closed_count, d.median_hours_to_close) == (len(hours_of), round(statistics.median(hours_of), 1))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    if db.engine.dialect.name == "postgresql":  # every lookup was confined to an hour (none sorted the month)
+        assert statements and all("reports.closed_at - reports.submitted_at >=" in st for st in statements)
