@@ -25,13 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import current_app
-from sqlalchemy import event, func, inspect, text
+from sqlalchemy import event, inspect, text
 from werkzeug.datastructures import MultiDict
 
 from app import create_app
 from app.citizens.services import Actor
 from app.extensions import db
-from app.reports import assessment_areas, assessment_departments, exports, facts_columns, queries
+from app.reports import assessment_areas, assessment_departments, exports, queries
 from app.reports import dashboard as dashboard_module
 from app.reports.assessment import assess, summary
 from app.reports.assessment_facts import trail_facts
@@ -41,6 +41,7 @@ from app.reports.map_data import map_points
 from app.reports.month_facts import CaseFactsAt, month_start, snapshot_month
 from app.reports.periods import month
 from app.seed import seed_reference
+from bench.assessment_before import as_before
 from bench.common import DEFAULT_PG, make_bench_app, pct, timed
 
 PHRASES = [
@@ -244,17 +245,6 @@ def one_query_per_chart(fn):
         dashboard_module.ONE_PASS = True
 
 
-def with_bigint_counts(fn):
-    """fn() with the trail's counts left as PostgreSQL's bigint (before session 8): the union of rollup rows and
-    trail aggregations then casts the rollup rows step by step instead of reading one flat Append."""
-    saved = facts_columns._count
-    facts_columns._count = func.count
-    try:
-        return fn()
-    finally:
-        facts_columns._count = saved
-
-
 def as_request(fn):
     """fn() in a transaction of its own, as each API request or page view has (its SET LOCAL settings end with it)."""
     def call():
@@ -266,14 +256,14 @@ def as_request(fn):
 
 
 def measure_queries(cases, m, admin, args, baselines=()) -> None:
-    """p50/p99 of each call, each in its own transaction (each baseline in the same run, fewer runs), then the plans
+    """p50/p99 of each call, each in its own transaction (each baseline in the same run, as many runs), then the plans
     of its statements; the finished month kept in Redis."""
     plans = []
     print(f"\nperiod {m.first}..{m.last}; {args.runs} runs each (after one warm-up)\n")
     print("| query | p50 ms | p99 ms |\n|---|---:|---:|")
     for name, fn in baselines:
         fn()
-        samples = timed(as_request(fn), max(3, args.runs // 4))
+        samples = timed(as_request(fn), args.runs)
         db.session.rollback()
         print(f"| {name} | {pct(samples, 50) * 1000:.0f} | {pct(samples, 99) * 1000:.0f} |", flush=True)
     for name, fn in cases:
@@ -465,8 +455,12 @@ def main() -> None:
              lambda: with_trail_only(lambda: assess(m, "department", admin))),
             ("baseline: assessment by grid from the trail alone (no rollup)",
              lambda: with_trail_only(lambda: assess(m, "grid", admin))),
-            ("baseline: assessment by department, bigint counts in the union (before session 8)",
-             lambda: with_bigint_counts(lambda: assess(m, "department", admin))),
+            ("baseline: assessment by department, the code before session 8",
+             lambda: as_before(lambda: assess(m, "department", admin))),
+            ("baseline: assessment by grid, the code before session 8",
+             lambda: as_before(lambda: assess(m, "grid", admin))),
+            ("baseline: dashboard charts, the code before session 8 (median by sorting the month)",
+             lambda: as_before(lambda: dashboard(admin, first=m.first, last=m.last))),
             ("baseline: dashboard charts, one GROUP BY per chart",
              lambda: one_query_per_chart(lambda: dashboard(admin, first=m.first, last=m.last))),
         ]
