@@ -23,6 +23,30 @@ ON_POSTGRES = PG_URL.startswith("postgres")
 _pg_schema_ready = False
 
 
+def pytest_sessionstart(session) -> None:
+    if ON_POSTGRES:
+        ensure_database(PG_URL)
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL test database when the server does not have it yet (README's command on a new machine:
+    `DATABASE_URL=…/baixing_test … python3 tasks.py test` needs no createdb first)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from app.config import normalize_database_url
+
+    target = make_url(normalize_database_url(url))
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}):
+                quoted = conn.dialect.identifier_preparer.quote(target.database)
+                conn.execute(text(f"CREATE DATABASE {quoted}"))
+    finally:
+        engine.dispose()
+
+
 def make_config(tmp_path: Path, **overrides) -> dict:
     """A testing config on this run's backends."""
     cfg = {
