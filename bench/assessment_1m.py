@@ -25,11 +25,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import current_app
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, inspect, select, text
 from werkzeug.datastructures import MultiDict
 
 from app import create_app
+from app.citizens.auth import STAFF_SESSION_KEY
+from app.citizens.models import StaffUser
 from app.citizens.services import Actor
+from app.citizens.sessions import start_session
 from app.extensions import db
 from app.reports import assessment_areas, assessment_departments, exports, queries
 from app.reports import dashboard as dashboard_module
@@ -281,6 +284,44 @@ def measure_queries(cases, m, admin, args, baselines=()) -> None:
     print(f"\nplans written to {args.plans}")
 
 
+def measure_pages(app, m, args) -> None:
+    """The pages and API answers as a staff user gets them (the app's test client, a console session): routing,
+    the computation, the template or JSON. Computed (nothing kept), then with the finished month kept in Redis."""
+    user = db.session.scalar(select(StaffUser).where(StaffUser.username == "bench-admin"))
+    if user is None:
+        user = StaffUser(username="bench-admin", role="admin", password_hash="x", display_name="bench")
+        db.session.add(user)
+        db.session.commit()
+    db.session.remove()  # the requests' own sessions and transactions, not this script's open one
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session[STAFF_SESSION_KEY] = start_session(user.id)
+    month_arg = f"{m.first:%Y-%m}"
+    pages = [
+        ("page /console/dashboard?period=…", f"/console/dashboard?period={month_arg}"),
+        ("API /api/staff/assessment?by=department", f"/api/staff/assessment?period={month_arg}&by=department"),
+        ("API /api/staff/assessment?by=grid", f"/api/staff/assessment?period={month_arg}&by=grid"),
+        ("page /console/assessment (by department)", f"/console/assessment?period={month_arg}"),
+    ]
+
+    def get(url):
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+
+    print("\n| page or API answer | computed p50 ms | p99 ms | finished month kept in Redis p50 ms | p99 ms |\n"
+          "|---|---:|---:|---:|---:|")
+    for name, url in pages:
+        app.config.update(ASSESSMENT_CACHE_TTL_S=0, ASSESSMENT_LIVE_TTL_S=0)
+        for _ in range(3):  # warm-up: the statements' pages back in shared buffers after the previous URL's
+            get(url)
+        cold = timed(lambda url=url: get(url), args.runs)
+        app.config.update(ASSESSMENT_CACHE_TTL_S=3600, ASSESSMENT_LIVE_TTL_S=60)
+        get(url)
+        kept = timed(lambda url=url: get(url), args.runs)
+        print(f"| {name} | {pct(cold, 50) * 1000:.0f} | {pct(cold, 99) * 1000:.0f} | {pct(kept, 50) * 1000:.0f} | "
+              f"{pct(kept, 99) * 1000:.0f} |", flush=True)
+
+
 def measure_exports(app, admin, rows: int, repeats: int = 3) -> None:
     """Time and peak Python heap of the downloads of `rows` cases, all in one run on the same rows: the rows alone
     (the database's share), CSV, the XLSX the app sends (app.reports.xlsx_writer; also at zlib level 1), and the
@@ -406,7 +447,7 @@ def main() -> None:
     parser.add_argument("--plans", default="docs/bench/assessment_plans.txt")
     parser.add_argument("--drop", action="store_true", help="drop every table afterwards (disk)")
     parser.add_argument("--reuse", action="store_true", help="measure the data a previous run generated")
-    parser.add_argument("--only", choices=("all", "queries", "exports"), default="all",
+    parser.add_argument("--only", choices=("all", "queries", "pages", "exports"), default="all",
                         help="exports: only the downloads (beside the writers they were measured against)")
     args = parser.parse_args()
     cfg = {"MAP_MAX_POINTS": 5000, "ASSESSMENT_CACHE_TTL_S": 0, "ASSESSMENT_LIVE_TTL_S": 0}
@@ -466,6 +507,8 @@ def main() -> None:
         ]
         if args.only in ("all", "queries"):
             measure_queries(cases, m, admin, args, baselines)
+        if args.only in ("all", "queries", "pages"):
+            measure_pages(app, m, args)
         if args.only in ("all", "exports"):
             measure_exports(app, admin, args.export_rows)
         if args.drop:

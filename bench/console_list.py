@@ -26,6 +26,7 @@ from app import create_app
 from app.citizens.auth import STAFF_SESSION_KEY
 from app.citizens.models import StaffUser
 from app.citizens.services import Actor
+from app.citizens.sessions import start_session
 from app.events import utcnow
 from app.extensions import db
 from app.reports import queries
@@ -93,7 +94,7 @@ def main() -> None:
         def client_for(role):
             c = app.test_client()
             with c.session_transaction() as s:
-                s[STAFF_SESSION_KEY] = users[role]
+                s[STAFF_SESSION_KEY] = start_session(users[role])
             return c
 
         c = client_for("dispatcher")
