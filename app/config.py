@@ -142,6 +142,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "ASSESSMENT_CACHE_TTL_S": _int("ASSESSMENT_CACHE_TTL_S", 3600),
         # … and a period still running (this month, today) this long: its figures may be that many seconds behind.
         "ASSESSMENT_LIVE_TTL_S": _int("ASSESSMENT_LIVE_TTL_S", 60),
+        # The command centre's default views computed and kept ahead by the `assessment-warm` cron job (every 30 s).
+        "ASSESSMENT_WARM": (_env("ASSESSMENT_WARM", "1") or "").lower() in ("1", "true", "yes", "on"),
         # PostgreSQL's work_mem for the assessment's and the dashboard's statements (SET LOCAL, their transaction
         # only): a month of 80,000 cases sorts and groups in memory instead of in temporary files at the default 4MB.
         "REPORT_WORK_MEM": _env("REPORT_WORK_MEM", "64MB"),

@@ -7,7 +7,13 @@ from rq import cron
 
 from app.bot.jssdk import refresh_jsapi_ticket_job
 from app.bot.tasks import flush_replies_job, refetch_pending_photos_job, refresh_access_token_job
-from app.periodic import sweep_deadlines_job, sweep_outbox_job, sweep_overdue_job, sweep_ticket_callbacks_job
+from app.periodic import (
+    sweep_deadlines_job,
+    sweep_outbox_job,
+    sweep_overdue_job,
+    sweep_ticket_callbacks_job,
+    warm_assessment_job,
+)
 from app.poi.tasks import flush_scans_job
 from app.points.tasks import expire_redemptions_job
 
@@ -15,6 +21,7 @@ cron.register(sweep_outbox_job, "default", interval=30, job_timeout=120, name="o
 cron.register(sweep_overdue_job, "default", interval=300, job_timeout=300, name="overdue-sweep")
 cron.register(sweep_deadlines_job, "default", interval=60, job_timeout=300, name="deadline-alerts")
 cron.register(sweep_ticket_callbacks_job, "default", interval=30, job_timeout=120, name="ticket-callbacks")
+cron.register(warm_assessment_job, "default", interval=30, job_timeout=120, name="assessment-warm")
 cron.register(expire_redemptions_job, "default", interval=600, job_timeout=300, name="redemption-expiry")
 cron.register(flush_scans_job, "default", interval=60, job_timeout=120, name="scan-count-flush")
 cron.register(refetch_pending_photos_job, "media", interval=120, job_timeout=120, name="photo-refetch")

@@ -6,6 +6,7 @@ from flask import current_app
 
 from app.events import recover_stalled, sweep_outbox
 from app.jobs import app_job
+from app.reports.assessment import warm
 from app.reports.callbacks import sweep_callbacks
 from app.reports.services import sweep_overdue
 from app.reports.supervision import sweep_deadlines
@@ -36,3 +37,9 @@ def sweep_deadlines_job() -> int:
 def sweep_ticket_callbacks_job() -> int:
     """Ticket status callbacks due (retries after their backoff, deliveries whose job was lost)."""
     return sweep_callbacks()
+
+
+@app_job
+def warm_assessment_job() -> int:
+    """综合评价: the command centre's default views computed and kept before anyone opens them (ASSESSMENT_WARM)."""
+    return warm()

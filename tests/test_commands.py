@@ -149,7 +149,7 @@ def test_the_cron_config_registers_the_documented_schedule(app):
 
     scheduler = CronScheduler(connection=app.extensions["redis"])
     scheduler.load_config_from_file("app.cron")
-    assert len(documented_schedule()) == 10
+    assert len(documented_schedule()) == 11
     assert registered(job.to_dict() for job in scheduler.get_jobs()) == documented_schedule()
 
 

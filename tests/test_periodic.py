@@ -16,7 +16,7 @@ def test_cron_config_registers_every_periodic_job(app):
     scheduler.load_config_from_file("app.cron")
     names = {job.name for job in scheduler.get_jobs()}
     assert {"outbox-sweep", "overdue-sweep", "redemption-expiry", "scan-count-flush", "photo-refetch",
-            "wechat-token-refresh", "bot-reply-flush"} <= names
+            "wechat-token-refresh", "bot-reply-flush", "assessment-warm"} <= names
 
 
 def test_periodic_jobs_sweep_the_outbox_and_overdue_cases(app):

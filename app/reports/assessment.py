@@ -16,14 +16,14 @@ from redis.exceptions import RedisError
 
 from app.citizens.services import Actor
 from app.events import utcnow
-from app.extensions import get_redis
+from app.extensions import db, get_redis
 from app.reports.assessment_areas import area_answer, area_rows
 from app.reports.assessment_departments import FORMULA, department_answer, score, weights
 from app.reports.assessment_facts import GROUPINGS, rate, report_statements
-from app.reports.periods import Period
+from app.reports.periods import Period, last_days, local_today, month
 from app.reports.queries import BadFilter
 
-__all__ = ["GROUPINGS", "area_rows", "assess", "department_answer", "rate", "score", "summary", "weights"]
+__all__ = ["GROUPINGS", "area_rows", "assess", "department_answer", "rate", "score", "summary", "warm", "weights"]
 
 def _cache_key(period: Period, by: str, actor: Actor) -> str:
     scope = actor.department_id if (actor.role == "handler" or actor.kind == "api") else None
@@ -45,15 +45,20 @@ def assess(period: Period, by: str, actor: Actor) -> dict:
     return _kept(period, by, actor, lambda: _compute(period, by, actor))
 
 
-def _kept(period: Period, name: str, actor: Actor, compute) -> dict:
-    """`compute()`'s answer for this period, grouping `name` and scope, kept in Redis as assess() describes."""
+def _ttl(period: Period) -> int:
     running = period.end > utcnow()
-    ttl = current_app.config["ASSESSMENT_LIVE_TTL_S" if running else "ASSESSMENT_CACHE_TTL_S"]
+    return current_app.config["ASSESSMENT_LIVE_TTL_S" if running else "ASSESSMENT_CACHE_TTL_S"]
+
+
+def _kept(period: Period, name: str, actor: Actor, compute, refresh: bool = False) -> dict:
+    """`compute()`'s answer for this period, grouping `name` and scope, kept in Redis as assess() describes
+    (`refresh`: computed and kept again whether or not a kept answer exists)."""
+    ttl = _ttl(period)
     if ttl <= 0:
         return compute()
     key = _cache_key(period, name, actor)
     try:
-        cached = get_redis().get(key)
+        cached = None if refresh else get_redis().get(key)
     except RedisError:
         cached = None
     if cached:
@@ -92,3 +97,36 @@ def _summary(period: Period, actor: Actor) -> dict:
     totals["closed_rate"] = rate(totals["closed"], totals["registered"])
     totals["closed_on_time_rate"] = rate(totals["closed_on_time"], totals["registered"])
     return {"totals": totals, "centre": centre_figures, "departments": departments}
+
+
+def warm() -> int:
+    """Compute and keep, city-wide, what the command centre opens by default, before anyone asks (ASSESSMENT_WARM; the
+    `assessment-warm` cron job, every 30 s): the dashboard's headline for its default 30 days, this month and last
+    month, and the assessment by department for this month and last month. A running period's answer is refreshed
+    on every run (so it is never more than ASSESSMENT_LIVE_TTL_S old, and never missing while the job runs); a finished
+    one only when it is missing or about to expire. Each in a transaction of its own. Returns how many were computed.
+
+    Only the city-wide scope is kept ahead: a handler's own department is computed on its first view, then kept."""
+    if not current_app.config.get("ASSESSMENT_WARM"):
+        return 0
+    actor = Actor.system("综合评价预热")
+    today = local_today()
+    this = month(today.year, today.month)
+    previous = month(this.first.year - (this.first.month == 1), (this.first.month - 2) % 12 + 1)
+    views = [(p, "summary", lambda p=p: _summary(p, actor)) for p in (last_days(30), this, previous)]
+    views += [(p, "department", lambda p=p: _compute(p, "department", actor)) for p in (this, previous)]
+    computed = 0
+    for period, name, compute in views:
+        ttl = _ttl(period)
+        if ttl <= 0:
+            continue
+        if period.end <= utcnow():  # finished: keep it unless it is there for another two runs at least
+            with contextlib.suppress(RedisError):
+                if get_redis().ttl(_cache_key(period, name, actor)) > 60:
+                    continue
+        try:
+            _kept(period, name, actor, compute, refresh=True)
+            computed += 1
+        finally:
+            db.session.rollback()
+    return computed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -28,7 +28,7 @@ from app.reports.models import (
     Report,
 )
 from app.reports.models import ReportPhoto as Photo
-from app.reports.periods import Period, local_today, period_from_args
+from app.reports.periods import last_days, period_from_args
 from app.reports.placement import place_case
 from app.reports.services import InvalidReport, PhotoInput, ReportNotFound, get_report, transition
 from app.reports.supervision import ALERT_LABELS, available_case_actions, parse_deadline, recategorize, supervise
@@ -349,8 +349,7 @@ def dashboard():
         flash(f"统计时段有误：{exc}", "error")
         period, status = None, 400
     if period is None:
-        today = local_today()
-        period = Period("last30", today - timedelta(days=29), today)
+        period = last_days(30)
     d = dashboard_figures(g.actor, first=period.first, last=period.last)
     summary = assessment.summary(period, g.actor)
     return render_template("console/dashboard.html", d=d, s=summary, p=period.as_json()), status

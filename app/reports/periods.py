@@ -77,6 +77,12 @@ def _parse_date(raw: str, name: str) -> date:
         raise BadFilter(f"{name}: 日期格式应为 YYYY-MM-DD") from exc
 
 
+def last_days(n: int = 30) -> Period:
+    """The last `n` local days, today included (the dashboard's default)."""
+    today = local_today()
+    return Period(f"last{n}", today - timedelta(days=n - 1), today)
+
+
 def month(year: int, mon: int) -> Period:
     """The calendar month `year-mon`."""
     first = date(year, mon, 1)
