@@ -8,6 +8,7 @@ so the per-case rollup case_facts is then filled in one INSERT … SELECT (as mi
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/baixing_bench .venv/bin/python bench/assessment_1m.py
     (--cases 1000000 --runs 20 --plans docs/bench/assessment_plans.txt; --drop drops the tables at the end;
+     --reuse --only queries: the calls, then the pages and API answers through the app; --only pages: those alone;
      --reuse --only exports times the CSV and XLSX downloads beside openpyxl's write-only mode, the writer before)
 """
 
