@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app.citizens.services import Actor, get_or_create_citizen
 from app.extensions import db
@@ -57,3 +58,19 @@ def png_bytes(size=(64, 64), mode="RGBA") -> bytes:
     buf = io.BytesIO()
     Image.new(mode, size).save(buf, "PNG")
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def statements(containing: str = ""):
+    """The SQL statements the app's engine sends meanwhile (those that contain `containing`), as a list."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if containing in statement:
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)

@@ -4,7 +4,6 @@ Redis, not the database, and gives what computing them now gives."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
 from app.extensions import db, get_redis
 from app.periodic import warm_assessment_job
@@ -12,7 +11,7 @@ from app.reports.assessment import assess, summary
 from app.reports.periods import last_days, local_today, month
 from app.reports.services import transition
 from tests.assessment_example import build_example
-from tests.factories import actor, report
+from tests.factories import actor, report, statements
 
 
 @pytest.fixture
@@ -37,17 +36,8 @@ def default_views(who):
 
 
 def reads_of_the_rollup(views) -> tuple[list, int]:
-    seen = []
-
-    def capture(conn, cursor, statement, *args):
-        if "case_facts" in statement:
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", capture)
-    try:
+    with statements("case_facts") as seen:
         answers = [view() for view in views]
-    finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
     return answers, len(seen)
 
 

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.reports.dashboard import _service_box, dashboard
 from app.reports.models import OPEN_STATUSES, STATUSES, Category, Department, Report
 from app.reports.queries import local_day_start, scoped
-from tests.factories import actor, report
+from tests.factories import actor, report, statements
 
 FIRST, LAST = date(2026, 11, 1), date(2026, 11, 30)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -123,18 +123,10 @@ def test_an_even_number_of_closed_cases_takes_the_mean_of_the_middle_two(app):
 def test_the_median_found_within_its_hour_equals_the_median_of_every_case(app):
     """PostgreSQL looks for the middle cases only within their whole hour to close (counted in the charts' pass):
     cases exactly on an hour's boundary, odd and even counts, the middle two in one hour or in two."""
-    from sqlalchemy import event
-
     start = datetime(2026, 11, 5, 0, 0, tzinfo=ZoneInfo("UTC"))
     rnd = random.Random(7)
     hours_of = []
-    statements = []
-    def capture(conn, cursor, statement, *args):
-        if "ORDER BY reports.closed_at" in statement:
-            statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", capture)
-    try:
+    with statements("ORDER BY reports.closed_at") as seen:
         for _step in range(7):
             for _ in range(rnd.randint(1, 5)):
                 r = report("已结案")
@@ -144,7 +136,5 @@ def test_the_median_found_within_its_hour_equals_the_median_of_every_case(app):
             db.session.commit()
             d = dashboard(actor("admin"), first=FIRST, last=LAST)
             assert (d.closed_count, d.median_hours_to_close) == (len(hours_of), round(statistics.median(hours_of), 1))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
     if db.engine.dialect.name == "postgresql":  # every lookup was confined to an hour (none sorted the month)
-        assert statements and all("reports.closed_at - reports.submitted_at >=" in st for st in statements)
+        assert seen and all("reports.closed_at - reports.submitted_at >=" in st for st in seen)
