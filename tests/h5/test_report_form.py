@@ -58,7 +58,8 @@ def test_outside_wechat_an_anonymous_report_with_a_private_phone_becomes_an_h5_c
     assert report.case_number in done and body["public_url"] in done
     transition(report.id, "register", actor("dispatcher"))
     assert "13800138000" not in client.get(body["public_url"]).get_data(as_text=True).replace(" ", "")
-    assert "138" not in str(citizen_view(report, "reporter"))
+    view = str(citizen_view(report, "reporter"))  # (a bare "138" can be a timestamp's microseconds)
+    assert "138 0013 8000" not in view and "13800138000" not in view
 
 
 def test_a_double_submit_or_reload_with_the_pages_key_is_one_case(app, client):
