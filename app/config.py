@@ -32,6 +32,11 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _flag(name: str, default: str) -> bool:
+    """A yes/no setting: 1, true, yes or on (any case) is yes."""
+    return (_env(name, default) or "").lower() in ("1", "true", "yes", "on")
+
+
 def _int(name: str, default: int) -> int:
     raw = _env(name)
     try:
@@ -143,13 +148,13 @@ def load_config(overrides: dict | None = None) -> dict:
         # … and a period still running (this month, today) this long: its figures may be that many seconds behind.
         "ASSESSMENT_LIVE_TTL_S": _int("ASSESSMENT_LIVE_TTL_S", 60),
         # The command centre's default views computed and kept ahead by the `assessment-warm` cron job (every 30 s).
-        "ASSESSMENT_WARM": (_env("ASSESSMENT_WARM", "1") or "").lower() in ("1", "true", "yes", "on"),
+        "ASSESSMENT_WARM": _flag("ASSESSMENT_WARM", "1"),
         # PostgreSQL's work_mem for the assessment's and the dashboard's statements (SET LOCAL, their transaction
         # only): a month of 80,000 cases sorts and groups in memory instead of in temporary files at the default 4MB.
         "REPORT_WORK_MEM": _env("REPORT_WORK_MEM", "64MB"),
         # … and parallel workers for them (cheaper parallel plans, SET LOCAL likewise): a month's scan and its
         # per-case aggregation are split across cores. Off: the server's own planner costs.
-        "REPORT_PARALLEL": (_env("REPORT_PARALLEL", "1") or "").lower() in ("1", "true", "yes", "on"),
+        "REPORT_PARALLEL": _flag("REPORT_PARALLEL", "1"),
         "EXPORT_MAX_ROWS": _int("EXPORT_MAX_ROWS", 1_000_000),
         # The console map shows at most this many cases of a filter (the answer says when it is cut).
         "MAP_MAX_POINTS": _int("MAP_MAX_POINTS", 5000),
@@ -230,11 +235,11 @@ def load_config(overrides: dict | None = None) -> dict:
         "MP_SUBSCRIBE_PAGE": _env("MP_SUBSCRIBE_PAGE", "pages/case/index?no={case_number}"),
         "REPORT_MAX_PHOTOS": _int("REPORT_MAX_PHOTOS", 9),
         "REPORT_UPLOAD_MAX_BYTES": _int("REPORT_UPLOAD_MAX_BYTES", 40 * 1024 * 1024),
-        "H5_ANONYMOUS_REPORTS": (_env("H5_ANONYMOUS_REPORTS", "1") or "").lower() in ("1", "true", "yes", "on"),
+        "H5_ANONYMOUS_REPORTS": _flag("H5_ANONYMOUS_REPORTS", "1"),
         "H5_ANONYMOUS_RATE_LIMIT": _int("H5_ANONYMOUS_RATE_LIMIT", 5),
         "H5_ANONYMOUS_RATE_WINDOW_S": _int("H5_ANONYMOUS_RATE_WINDOW_S", 3600),
         # Development only (`python3 tasks.py serve` sets it): WeChat played by the app itself under /dev/wechat/.
-        "DEV_WECHAT": dev and (_env("DEV_WECHAT", "") or "").lower() in ("1", "true", "yes", "on"),
+        "DEV_WECHAT": dev and _flag("DEV_WECHAT", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not dev,

@@ -16,12 +16,13 @@ from app.periodic import (
 )
 from app.poi.tasks import flush_scans_job
 from app.points.tasks import expire_redemptions_job
+from app.reports.assessment import WARM_INTERVAL_S
 
 cron.register(sweep_outbox_job, "default", interval=30, job_timeout=120, name="outbox-sweep")
 cron.register(sweep_overdue_job, "default", interval=300, job_timeout=300, name="overdue-sweep")
 cron.register(sweep_deadlines_job, "default", interval=60, job_timeout=300, name="deadline-alerts")
 cron.register(sweep_ticket_callbacks_job, "default", interval=30, job_timeout=120, name="ticket-callbacks")
-cron.register(warm_assessment_job, "default", interval=30, job_timeout=120, name="assessment-warm")
+cron.register(warm_assessment_job, "default", interval=WARM_INTERVAL_S, job_timeout=120, name="assessment-warm")
 cron.register(expire_redemptions_job, "default", interval=600, job_timeout=300, name="redemption-expiry")
 cron.register(flush_scans_job, "default", interval=60, job_timeout=120, name="scan-count-flush")
 cron.register(refetch_pending_photos_job, "media", interval=120, job_timeout=120, name="photo-refetch")

@@ -8,7 +8,7 @@ import pytest
 from app.extensions import db, get_redis
 from app.periodic import warm_assessment_job
 from app.reports.assessment import assess, summary
-from app.reports.periods import last_days, local_today, month
+from app.reports.periods import last_days, local_today, month, month_before
 from app.reports.services import transition
 from tests.assessment_example import build_example
 from tests.factories import actor, report, statements
@@ -28,7 +28,7 @@ def example(app):
 def default_views(who):
     today = local_today()
     this = month(today.year, today.month)
-    previous = month(this.first.year - (this.first.month == 1), (this.first.month - 2) % 12 + 1)
+    previous = month_before(this)
     return [
         lambda: summary(last_days(30), who), lambda: summary(this, who), lambda: summary(previous, who),
         lambda: assess(this, "department", who), lambda: assess(previous, "department", who),

@@ -82,9 +82,9 @@ def _documented() -> set[str]:
 
 
 def _read_from_environment() -> set[str]:
-    """Every environment variable app/config.py reads (through _env, _int, _float or secret)."""
+    """Every environment variable app/config.py reads (through _env, _flag, _int, _float or secret)."""
     source = (ROOT / "app/config.py").read_text(encoding="utf-8")
-    return set(re.findall(r'(?:_env|_int|_float|secret)\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    return set(re.findall(r'(?:_env|_flag|_int|_float|secret)\(\s*"([A-Z][A-Z0-9_]+)"', source))
 
 
 def test_every_setting_in_app_config_is_documented_in_configuration_md():

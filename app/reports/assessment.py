@@ -20,7 +20,7 @@ from app.extensions import db, get_redis
 from app.reports.assessment_areas import area_answer, area_rows
 from app.reports.assessment_departments import FORMULA, department_answer, score, weights
 from app.reports.assessment_facts import GROUPINGS, rate, report_statements
-from app.reports.periods import Period, last_days, local_today, month
+from app.reports.periods import Period, last_days, local_today, month, month_before
 from app.reports.queries import BadFilter
 
 __all__ = ["GROUPINGS", "area_rows", "assess", "department_answer", "rate", "score", "summary", "warm", "weights"]
@@ -99,12 +99,16 @@ def _summary(period: Period, actor: Actor) -> dict:
     return {"totals": totals, "centre": centre_figures, "departments": departments}
 
 
+WARM_INTERVAL_S = 30  # how often the `assessment-warm` cron job runs warm() (app/cron.py)
+
+
 def warm() -> int:
-    """Compute and keep, city-wide, what the command centre opens by default, before anyone asks (ASSESSMENT_WARM; the
-    `assessment-warm` cron job, every 30 s): the dashboard's headline for its default 30 days, this month and last
-    month, and the assessment by department for this month and last month. A running period's answer is refreshed
-    on every run (so it is never more than ASSESSMENT_LIVE_TTL_S old, and never missing while the job runs); a finished
-    one only when it is missing or about to expire. Each in a transaction of its own. Returns how many were computed.
+    """Compute and keep, city-wide, what the command centre opens by default, before anyone asks (ASSESSMENT_WARM;
+    the `assessment-warm` cron job, every WARM_INTERVAL_S): the dashboard's headline for its default 30 days, this
+    month and last month, and the assessment by department for this month and last month. A running period's answer
+    is refreshed on every run (so it is never more than ASSESSMENT_LIVE_TTL_S old, and never missing while the job
+    runs); a finished one only when it is missing or about to expire. Each in a transaction of its own. Returns how
+    many were computed.
 
     Only the city-wide scope is kept ahead: a handler's own department is computed on its first view, then kept."""
     if not current_app.config.get("ASSESSMENT_WARM"):
@@ -112,7 +116,7 @@ def warm() -> int:
     actor = Actor.system("综合评价预热")
     today = local_today()
     this = month(today.year, today.month)
-    previous = month(this.first.year - (this.first.month == 1), (this.first.month - 2) % 12 + 1)
+    previous = month_before(this)
     views = [(p, "summary", lambda p=p: _summary(p, actor)) for p in (last_days(30), this, previous)]
     views += [(p, "department", lambda p=p: _compute(p, "department", actor)) for p in (this, previous)]
     computed = 0
@@ -122,7 +126,7 @@ def warm() -> int:
             continue
         if period.end <= utcnow():  # finished: keep it unless it is there for another two runs at least
             with contextlib.suppress(RedisError):
-                if get_redis().ttl(_cache_key(period, name, actor)) > 60:
+                if get_redis().ttl(_cache_key(period, name, actor)) > 2 * WARM_INTERVAL_S:
                     continue
         try:
             _kept(period, name, actor, compute, refresh=True)

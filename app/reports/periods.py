@@ -90,6 +90,12 @@ def month(year: int, mon: int) -> Period:
     return Period("month", first, nxt - timedelta(days=1))
 
 
+def month_before(period: Period) -> Period:
+    """The calendar month before the one `period` starts in."""
+    last = period.first.replace(day=1) - timedelta(days=1)
+    return month(last.year, last.month)
+
+
 def period_from_args(args, default: str = "month") -> Period:
     """Parse `period=YYYY-MM` | `period=day|week|month` (the current one) | `date_from`+`date_to`; BadFilter if bad.
 
