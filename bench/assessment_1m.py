@@ -43,7 +43,7 @@ from app.reports.case_facts import CaseFacts, rebuild
 from app.reports.dashboard import dashboard
 from app.reports.map_data import map_points
 from app.reports.month_facts import CaseFactsAt, month_start, snapshot_month
-from app.reports.periods import month
+from app.reports.periods import month, month_before
 from app.seed import seed_reference
 from bench.assessment_before import as_before
 from bench.common import DEFAULT_PG, make_bench_app, pct, timed
@@ -477,7 +477,7 @@ def main() -> None:
                                          "(SELECT count(*) FROM case_facts)"))
         print("cases {:,}, trail entries {:,}, case_facts rows {:,}".format(*counts.one()), flush=True)
         last = db.session.scalar(text("SELECT max(submitted_at) FROM reports"))
-        m = month(last.year, last.month - 1 if last.month > 1 else 12) if last.month > 1 else month(last.year - 1, 12)
+        m = month_before(month(last.year, last.month))
         admin = Actor(kind="staff", id=1, role="admin", name="bench")
         street = db.session.scalar(text("SELECT code FROM grid_cells WHERE level = 2 ORDER BY code LIMIT 1"))
         cases = [
